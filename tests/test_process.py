@@ -1,0 +1,93 @@
+"""Schedules, generators, kernels."""
+
+import numpy as np
+import pytest
+from scipy.linalg import expm
+
+import exactdiff as ed
+from exactdiff._numerics import richardson_derivative
+
+SCHEDULES = [ed.Constant(1.7), ed.LogLinear(1e-3), ed.Geometric(1e-3, 20.0)]
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=repr)
+@pytest.mark.parametrize("t", [0.05, 0.3, 0.8])
+def test_rate_is_derivative_of_total(schedule, t):
+    fd = richardson_derivative(schedule.total, t, 0.04, levels=4)
+    assert fd == pytest.approx(schedule.rate(t), rel=1e-9)
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=repr)
+def test_total_starts_at_zero_and_inverts(schedule):
+    assert schedule.total(0.0) == 0.0
+    assert schedule.time_of_total(schedule.total(0.6)) == pytest.approx(0.6, rel=1e-13)
+
+
+def test_loglinear_lambda():
+    s = ed.LogLinear(1e-3)
+    assert -np.expm1(-s.total(1.0)) == pytest.approx(1 - 1e-3, rel=1e-14)
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf")])
+def test_negative_or_bad_time(bad):
+    with pytest.raises(ValueError, match="t"):
+        ed.Constant().total(bad)
+
+
+def test_loglinear_domain():
+    with pytest.raises(ValueError, match=r"\[0, 1"):
+        ed.LogLinear().total(1.5)
+
+
+@pytest.mark.parametrize("kwargs", [dict(sigma_min=2.0, sigma_max=1.0), dict(sigma_min=0.0, sigma_max=1.0)])
+def test_geometric_validation(kwargs):
+    with pytest.raises(ValueError):
+        ed.Geometric(**kwargs)
+
+
+@pytest.mark.parametrize("sbar", [1e-8, 0.3, 2.0, 30.0])
+def test_closed_form_kernels(sbar):
+    for N in (2, 4):
+        u = ed.uniform(N)
+        assert np.allclose(expm(sbar * u.Q), ed.uniform_kernel(N, sbar), rtol=0, atol=1e-14)
+        a = ed.absorbing(N)
+        assert np.allclose(expm(sbar * a.Q), ed.absorbing_kernel(N, sbar), rtol=0, atol=1e-14)
+        assert np.allclose(a.kernel(ed.Constant().time_of_total(sbar)), ed.absorbing_kernel(N, sbar), atol=1e-14)
+
+
+def test_kernel_columns_are_distributions():
+    proc = ed.ForwardProcess(ed.random_generator(4, seed=2))
+    k = proc.kernel(0.7)
+    assert np.all(k >= 0) and np.allclose(k.sum(axis=0), 1.0, atol=1e-14)
+
+
+def test_absorbing_structural_zeros_are_exact():
+    k = ed.absorbing(3).kernel(2.0)
+    assert k[0, 1] == 0.0 and k[1, 3] == 0.0 and k[3, 3] == 1.0
+
+
+@pytest.mark.parametrize(
+    "Q, match",
+    [
+        (np.array([[-1.0, 1.0], [1.0, -1.0], [0, 0]]), "square"),
+        (np.array([[-1.0, -0.5], [1.0, 0.5]]), "non-negative"),
+        (np.array([[-1.0, 0.5], [0.9, -0.5]]), "columns summing to 0"),
+        (np.array([[np.nan, 0.0], [0.0, 0.0]]), "finite"),
+    ],
+)
+def test_invalid_generators(Q, match):
+    with pytest.raises(ValueError, match=match):
+        ed.ForwardProcess(Q)
+
+
+def test_full_space_generator_shape_checked():
+    with pytest.raises(ValueError, match="shape"):
+        ed.FullSpaceProcess(ed.random_full_space_generator(2, 2), 3, 2)
+
+
+def test_kronecker_sum_is_token_wise():
+    Q = ed.random_generator(3, seed=1)
+    G = ed.ForwardProcess(Q).full_generator(2)
+    K = expm(0.4 * G)
+    k = expm(0.4 * Q)
+    assert np.allclose(K, np.kron(k, k), atol=1e-14)
