@@ -266,6 +266,7 @@ def _expected_factorized(process, t, s, L):
     k, sigma = process.data_kernel(t), process.rate(t)
     Q = process.Q
     W = _off_diagonal(Q)
+    used = W > 0
     n = process.n
     A = np.zeros((n,) * L)
     B = np.zeros((n,) * L)
@@ -273,19 +274,16 @@ def _expected_factorized(process, t, s, L):
     for i in range(L):
         si = s[..., i, :]  # (n,)*L + (n,): s[x][i, v]
         # A(x) = Σ_v W[x^i, v] s[x][i, v]
-        wrow = np.moveaxis(W[(slice(None),) * 1][:, :], 0, 0)
         shape = [1] * L + [n]
         shape[i] = n
         A += (W.reshape(shape) * si).sum(axis=-1)
         # B(y) = Σ_a W[a, y^i] log s[y^{i←a}][i, y^i]: move axis i to front, contract a.
-        used = W > 0
         g = np.moveaxis(si, i, 0)  # g[a, rest..., b]
         mask = used.reshape((n,) + (1,) * (L - 1) + (n,))
         logg = np.where(mask & (g > 0), np.log(np.where(g > 0, g, 1.0)), 0.0)
         zg = (mask & (g == 0)).astype(float)
         B += np.moveaxis(np.einsum("ab,a...b->b...", W, logg), 0, i)
         Bzero += np.moveaxis(np.einsum("ab,a...b->b...", W, zg), 0, i)
-        del wrow
     out = sigma * (T.apply_all(k.T, A) - T.apply_all(k.T, B) + T.token_sum(_k_term(Q, k), L))
     out[T.apply_all(k.T, Bzero) > 0] = np.inf
     return out

@@ -1,0 +1,23 @@
+"""Shared helpers for the benchmark scripts: timing and JSON output."""
+
+import json
+import os
+import platform
+import time
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def write_json(name, payload):
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{name}.json")
+    payload = dict(payload, machine=platform.platform(), cpu_count=os.cpu_count())
+    with open(path, "w") as fh:
+        json.dump(payload, fh, indent=2)
+    print(f"wrote {path}")
+    return path
