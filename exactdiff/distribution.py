@@ -193,7 +193,7 @@ class Distribution:
         kept = sorted(pos)
         return np.transpose(m, [kept.index(i) for i in pos]) if pos else np.asarray(m)
 
-    def conditional(self, i: int, x, visible) -> np.ndarray:
+    def conditional(self, x, i: int, visible) -> np.ndarray:
         """p0(x^i = · | x^U) for the visible positions U, as a vector of length N.
 
         The values at the visible positions are read from ``x`` (a string or token

@@ -10,7 +10,11 @@ import json
 import sys
 import time
 
+import numpy as np
+
+from .checks import masked as masked_checks
 from .checks import mdse as mdse_checks
+from .markov import MarkovChain
 from .distribution import Distribution
 from .process import FullSpaceProcess, ForwardProcess, absorbing, random_full_space_generator, random_generator, uniform
 from .schedules import Constant, Geometric, LogLinear
@@ -45,12 +49,66 @@ def _mdse_tasks(label, p0, process, seed, T, quick=False, engines=True):
     return tasks
 
 
+def _conditional_cases(p0, seed, n_cases=4):
+    """Prompt/response splits over the support of p0, contiguous and not (seeded)."""
+    L = p0.L
+    rng = np.random.default_rng(seed)
+    support = np.argwhere(p0.table > 0)
+    cases = []
+    for j in range(n_cases):
+        x = tuple(int(v) for v in support[rng.integers(len(support))])
+        perm = [int(i) for i in rng.permutation(L)]
+        n_target = 2 + j % max(1, L - 2) if L >= 3 else 1
+        target = sorted(perm[:n_target]) if j % 2 else list(range(L - n_target, L))
+        rest = [i for i in range(L) if i not in target]
+        context = rest if j % 2 == 0 else rest[: max(0, len(rest) - 1)]
+        cases.append((x, target, context))
+    return cases
+
+
+def _masked_tasks(label, p0, seed, quick=False):
+    setup = {"toy": label, "seed": seed}
+    support = np.argwhere(p0.table > 0)
+    rng = np.random.default_rng(seed)
+    pairs = [tuple(tuple(int(v) for v in support[i]) for i in rng.choice(len(support), 2, replace=False))
+             for _ in range(3)] if len(support) >= 2 else []
+    tasks = [
+        (f"Theorem 4.1 / {label}", lambda: masked_checks.check_theorem_4_1(p0, setup=setup)),
+        (f"Corollary 3.7 / {label}", lambda: masked_checks.check_corollary_3_7(p0, setup=setup)),
+        (f"Corollary 3.6 / {label}", lambda: masked_checks.check_corollary_3_6(p0, setup=setup)),
+    ]
+    if quick:
+        return tasks
+    tasks += [
+        (f"Lemma 3.3 / random denoiser", lambda: [masked_checks.check_lemma_3_3(N=p0.N, L=min(p0.L, 3), seed=seed, setup=setup)]),
+        (f"Theorem 3.4 / {label}", lambda: [masked_checks.check_theorem_3_4(p0, seed=seed, setup=setup)]),
+        (f"Theorem 3.4 (log-linear) / {label}",
+         lambda: [masked_checks.check_theorem_3_4(p0, LogLinear(1e-3), 1.0, seed=seed, setup=setup)]),
+        (f"Corollary 4.3 / {label}", lambda: [masked_checks.check_corollary_4_3(p0, _conditional_cases(p0, seed), setup=setup)]),
+    ]
+    if pairs:
+        tasks.append((f"Eq. 18 / {label}", lambda: masked_checks.check_eq_18(p0, pairs, setup=setup)))
+    return tasks
+
+
+def _markov_tasks(seed):
+    """The Fig. 1b setting: order-4 chain over "ATGC", 16-letter prompt + 16-letter response."""
+    rng = np.random.default_rng(seed)
+    chain = MarkovChain(rng.dirichlet(np.full(4, 0.5), size=(4,) * 4), alphabet="ATGC")
+    samples = chain.sample(2, 32, rng)
+    cases = [(tuple(int(v) for v in s), list(range(16, 32)), list(range(16))) for s in samples]
+    setup = {"toy": "order-4 chain 16+16", "seed": seed, "N": 4, "L": 32}
+    return [("Corollary 4.3 / order-4 chain 16+16",
+             lambda: [masked_checks.check_corollary_4_3(chain, cases, setup=setup)])]
+
+
 def default_suite(seed=0, quick=False, toy=None):
     """The list of (name, task) pairs of the default verification run.
 
     Toys: a sparse random table (N=3, L=3) under the uniform, absorbing and a random
-    non-symmetric process, a random full-space CTMC (N=3, L=2), and the paper's
-    128-sequence toy (L=8, "ATGC", built from the paper's recipe with ``seed``). With
+    non-symmetric process, and in λ for the masked identities; a random full-space CTMC
+    (N=3, L=2); the paper's 128-sequence toy (L=8, "ATGC", built from the paper's recipe
+    with ``seed``); and a seeded order-4 Markov chain in the Fig. 1b setting (16 + 16). With
     ``toy`` (a Distribution) that toy replaces the random table.
     """
     small = toy if toy is not None else Distribution.dirichlet(3, 3, seed=seed, zero_fraction=0.2)
@@ -66,6 +124,7 @@ def default_suite(seed=0, quick=False, toy=None):
             continue
         T = min(0.9 * proc.schedule.t_max, proc.schedule.time_of_total(10.0))
         tasks += _mdse_tasks("toy", small, proc, seed, T, quick)
+    tasks += _masked_tasks("toy", small, seed, quick)
     if not quick or toy is None:
         full_p0 = Distribution.dirichlet(3, 2, seed=seed + 2, zero_fraction=0.2)
         full = FullSpaceProcess(random_full_space_generator(3, 2, seed=seed + 3), 3, 2, Constant(1.0))
@@ -76,6 +135,9 @@ def default_suite(seed=0, quick=False, toy=None):
                       lambda: [mdse_checks.check_variational_bound(small, small_proc, 1.0, seed=seed)]))
         paper = Distribution.paper_toy(seed=seed)
         tasks += _mdse_tasks("paper K=128 L=8", paper, uniform(4, Constant(1.0)), seed, 2.0, quick=True)
+        tasks.append(("Theorem 4.1 / paper K=128 L=8",
+                      lambda: masked_checks.check_theorem_4_1(paper, setup={"toy": "paper K=128 L=8", "seed": seed})))
+        tasks += _markov_tasks(seed)
     return tasks
 
 

@@ -83,7 +83,7 @@ def test_marginal_and_conditional():
     m = p0.marginal([2, 0])
     assert np.allclose(m, p0.table.sum(axis=1).T, rtol=0, atol=1e-15)
     x = (1, 2, 0)
-    cond = p0.conditional(1, x, [0, 2])
+    cond = p0.conditional(x, 1, [0, 2])
     expected = p0.table[1, :, 0] / p0.table[1, :, 0].sum()
     assert np.allclose(cond, expected, rtol=1e-14)
 
@@ -91,7 +91,7 @@ def test_marginal_and_conditional():
 def test_conditional_on_impossible_event():
     p0 = ed.Distribution.from_dict({"AA": 1.0}, alphabet="AB")
     with pytest.raises(ValueError, match="probability 0"):
-        p0.conditional(1, "BA", [0])
+        p0.conditional("BA", 1, [0])
 
 
 def test_sampling_is_seeded_and_empirical_converges():
