@@ -38,6 +38,23 @@ from .information import (
     pointwise_kl,
     pointwise_kl_derivative,
 )
+from .gaussian import (
+    GaussianToy,
+    check_gaussian_nll,
+    check_immse,
+    check_pointwise_immse,
+    default_gaussian_toys,
+    gaussian_checks,
+    gaussian_information_derivative,
+    gaussian_mmse,
+    gaussian_mutual_information,
+    gaussian_nll_integral,
+    gaussian_pointwise_kl,
+    gaussian_pointwise_kl_derivative,
+    gaussian_pointwise_mmse,
+    gaussian_toy,
+    running_nll_integral,
+)
 from .likelihood import conditional_nll, exact_conditional_nll, log_ratio_expectation, time_free_nll
 from .markov import MarkovChain
 from .masked import (
@@ -65,7 +82,15 @@ from .process import (
     uniform_kernel,
 )
 from .schedules import Constant, Geometric, LogLinear, Schedule
-from .score_entropy import concrete_score, dse_integral, dse_loss, expected_dse, mdse, mdse_integral
+from .score_entropy import (
+    concrete_score,
+    dse_integral,
+    dse_loss,
+    expected_dse,
+    mdse,
+    mdse_integral,
+    mdse_running_integral,
+)
 from .space import SequenceSpace
 
 __version__ = "0.1.0"
@@ -76,6 +101,7 @@ __all__ = [
     "Distribution",
     "ForwardProcess",
     "FullSpaceProcess",
+    "GaussianToy",
     "Geometric",
     "LogLinear",
     "MarkovChain",
@@ -91,8 +117,11 @@ __all__ = [
     "check_engines_agree",
     "check_entropy_integral",
     "check_eq_18",
+    "check_gaussian_nll",
+    "check_immse",
     "check_information_entropies",
     "check_lemma_3_3",
+    "check_pointwise_immse",
     "check_theorem_3_1",
     "check_theorem_3_1_finite_difference",
     "check_theorem_3_2",
@@ -105,12 +134,22 @@ __all__ = [
     "conditional_nll",
     "dce_integral",
     "dce_loss",
+    "default_gaussian_toys",
     "dse_integral",
     "dse_loss",
     "evaluate_denoiser",
     "exact_conditional_nll",
     "expected_dce",
     "expected_dse",
+    "gaussian_checks",
+    "gaussian_information_derivative",
+    "gaussian_mmse",
+    "gaussian_mutual_information",
+    "gaussian_nll_integral",
+    "gaussian_pointwise_kl",
+    "gaussian_pointwise_kl_derivative",
+    "gaussian_pointwise_mmse",
+    "gaussian_toy",
     "harmonic_number",
     "information_curves",
     "load_distribution",
@@ -124,6 +163,7 @@ __all__ = [
     "mdce_integral",
     "mdse",
     "mdse_integral",
+    "mdse_running_integral",
     "mutual_information",
     "mutual_information_derivative",
     "optimal_denoiser_table",
@@ -131,6 +171,7 @@ __all__ = [
     "pointwise_kl_derivative",
     "random_full_space_generator",
     "random_generator",
+    "running_nll_integral",
     "subset_sums",
     "time_free_nll",
     "time_free_weights",

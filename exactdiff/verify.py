@@ -14,6 +14,7 @@ import numpy as np
 
 from .checks import masked as masked_checks
 from .checks import mdse as mdse_checks
+from .gaussian import gaussian_checks
 from .markov import MarkovChain
 from .distribution import Distribution
 from .process import FullSpaceProcess, ForwardProcess, absorbing, random_full_space_generator, random_generator, uniform
@@ -138,6 +139,7 @@ def default_suite(seed=0, quick=False, toy=None):
         tasks.append(("Theorem 4.1 / paper K=128 L=8",
                       lambda: masked_checks.check_theorem_4_1(paper, setup={"toy": "paper K=128 L=8", "seed": seed})))
         tasks += _markov_tasks(seed)
+        tasks.append(("Gaussian I-MMSE companion", lambda: gaussian_checks()))
     return tasks
 
 
@@ -159,8 +161,10 @@ def run_suite(tasks, progress=True, stream=sys.stderr):
 
 
 def _setup_text(setup):
+    if "d" in setup and "K" in setup:  # the Gaussian companion
+        return f"Gaussian, K={setup['K']} points in R^{setup['d']}"
     keys = ("toy", "process", "schedule", "N", "L")
-    return ", ".join(f"{setup[k]}" for k in keys if k in setup)
+    return ", ".join(f"{k}={setup[k]}" if k in ("N", "L") else f"{setup[k]}" for k in keys if k in setup)
 
 
 def format_table(results):
