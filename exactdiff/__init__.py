@@ -92,6 +92,8 @@ from .score_entropy import (
     mdse_running_integral,
 )
 from .space import SequenceSpace
+from .symbolic import symbolic_checks
+from . import symbolic
 
 __version__ = "0.1.0"
 
@@ -173,6 +175,8 @@ __all__ = [
     "random_generator",
     "running_nll_integral",
     "subset_sums",
+    "symbolic",
+    "symbolic_checks",
     "time_free_nll",
     "time_free_weights",
     "uniform",

@@ -20,7 +20,7 @@ from .distribution import Distribution
 from .process import FullSpaceProcess, ForwardProcess, absorbing, random_full_space_generator, random_generator, uniform
 from .schedules import Constant, Geometric, LogLinear
 
-__all__ = ["default_suite", "run_suite", "format_table", "results_to_json"]
+__all__ = ["default_suite", "symbolic_suite", "run_suite", "format_table", "results_to_json"]
 
 
 def _mdse_tasks(label, p0, process, seed, T, quick=False, engines=True):
@@ -103,6 +103,13 @@ def _markov_tasks(seed):
              lambda: [masked_checks.check_corollary_4_3(chain, cases, setup=setup)])]
 
 
+def symbolic_suite(seed=0, budget_s=20.0):
+    """The sympy proofs (``exactdiff verify --symbolic``): one task, eleven cases."""
+    from .symbolic import symbolic_checks
+
+    return [("symbolic (sympy)", lambda: symbolic_checks(budget_s=budget_s, seed=seed))]
+
+
 def default_suite(seed=0, quick=False, toy=None):
     """The list of (name, task) pairs of the default verification run.
 
@@ -161,6 +168,8 @@ def run_suite(tasks, progress=True, stream=sys.stderr):
 
 
 def _setup_text(setup):
+    if "method" in setup and "budget_s" in setup:  # a sympy proof
+        return f"sympy ({setup['method']}, {setup.get('elapsed_s', 0):.2f} s of {setup['budget_s']:g} s)"
     if "d" in setup and "K" in setup:  # the Gaussian companion
         return f"Gaussian, K={setup['K']} points in R^{setup['d']}"
     keys = ("toy", "process", "schedule", "N", "L")

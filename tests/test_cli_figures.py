@@ -63,3 +63,14 @@ def test_whole_gallery(tmp_path):
 
     paths = generate_all(tmp_path, progress=False)
     assert len(paths) == len(FIGURES)
+
+
+def test_verify_symbolic_json(tmp_path):
+    import json
+
+    out = tmp_path / "v.json"
+    assert main(["verify", "--quick", "--symbolic", "--json", str(out), "--no-progress"]) == 0
+    data = json.loads(out.read_text())
+    sym = [c for c in data["checks"] if "budget_s" in c["setup"]]
+    assert len(sym) == 11 and all(c["passed"] and c["abs_err"] == 0.0 for c in sym)
+    assert all(c["setup"]["method"] == "simplify" for c in sym)
