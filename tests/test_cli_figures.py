@@ -74,3 +74,14 @@ def test_verify_symbolic_json(tmp_path):
     sym = [c for c in data["checks"] if "budget_s" in c["setup"]]
     assert len(sym) == 11 and all(c["passed"] and c["abs_err"] == 0.0 for c in sym)
     assert all(c["setup"]["method"] == "simplify" for c in sym)
+
+
+def test_nll_with_estimator(capsys):
+    assert main(["nll", "--estimator", "time_free", "--samples", "3000", "--seed", "1",
+                 "--denoiser", "oracle", "--all"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].startswith("# time_free, 3000 draws, oracle")
+    for line in out[2:6]:
+        seq, exact, via, est, se, var = line.split()
+        assert abs(float(est) - float(exact)) < 5 * float(se)  # unbiased for the oracle
+        assert float(se) == pytest.approx(np.sqrt(float(var) / 3000), rel=0.2)
