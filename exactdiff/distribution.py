@@ -204,7 +204,7 @@ class Distribution:
         if i in U:
             raise ValueError(f"position {i} is visible; its conditional is a point mass.")
         (i,) = self._positions([i], "i")
-        x = self.space.encode(x) if isinstance(x, str) else tuple(int(v) for v in x)
+        x = self.space.encode(x)  # validates the length and every token
         joint = self.marginal(U + [i])[tuple(x[j] for j in U)]
         total = joint.sum()
         if total == 0.0:

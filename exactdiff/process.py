@@ -198,14 +198,23 @@ def absorbing(N: int, schedule: Schedule | None = None) -> ForwardProcess:
     return ForwardProcess(Q, schedule, n_data=N, name="absorbing")
 
 
+def _check_sbar(sbar):
+    sbar = float(sbar)
+    if not (np.isfinite(sbar) and sbar >= 0):
+        raise ValueError(f"`sbar` must be a finite total noise >= 0 (got {sbar}).")
+    return sbar
+
+
 def uniform_kernel(N: int, sbar: float) -> np.ndarray:
     """Closed form of exp(σ̄ Q) for the uniform process."""
+    sbar = _check_sbar(sbar)
     decay = np.exp(-sbar)
     return decay * np.eye(N) + (1 - decay) * np.full((N, N), 1.0 / N)
 
 
 def absorbing_kernel(N: int, sbar: float) -> np.ndarray:
     """Closed form of exp(σ̄ Q) for the absorbing process, shape (N+1, N+1)."""
+    sbar = _check_sbar(sbar)
     k = np.zeros((N + 1, N + 1))
     k[np.arange(N), np.arange(N)] = np.exp(-sbar)
     k[N, :N] = -np.expm1(-sbar)
@@ -215,6 +224,8 @@ def absorbing_kernel(N: int, sbar: float) -> np.ndarray:
 
 def random_generator(n: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:
     """A random non-symmetric per-token generator: off-diagonal rates ~ scale·Exp(1)."""
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"`scale` must be a positive finite rate (got {scale}).")
     rng = np.random.default_rng(seed)
     R = scale * rng.exponential(size=(n, n))
     np.fill_diagonal(R, 0.0)

@@ -35,6 +35,13 @@ class Schedule:
         """The inverse of σ̄: the time t with σ̄(t) = sbar."""
         raise NotImplementedError
 
+    @staticmethod
+    def _sbar(sbar):
+        sbar = float(sbar)
+        if not sbar >= 0 or sbar != sbar:
+            raise ValueError(f"`sbar` must be a total noise >= 0 (got {sbar}).")
+        return sbar
+
     def describe(self) -> str:
         return repr(self)
 
@@ -64,7 +71,7 @@ class Constant(Schedule):
         return self.c * self._t(t)
 
     def time_of_total(self, sbar):
-        return float(sbar) / self.c
+        return self._sbar(sbar) / self.c
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +99,7 @@ class LogLinear(Schedule):
         return -math.log1p(-(1 - self.eps) * t)
 
     def time_of_total(self, sbar):
-        return -math.expm1(-float(sbar)) / (1 - self.eps)
+        return -math.expm1(-self._sbar(sbar)) / (1 - self.eps)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,8 +109,9 @@ class Geometric(Schedule):
     σ̄(t) = σmin^{1−t} σmax^t − σmin,   σ(t) = σmin^{1−t} σmax^t · log(σmax/σmin).
 
     The paper's σ̄(0) = σmin ≠ 0 would mean x_0 is already noised; exactdiff subtracts
-    σmin so that x_0 is exactly the data and keeps the rate σ(t) unchanged. This is
-    the same forward process started σmin later. Defined for all t >= 0.
+    σmin so that x_0 is exactly the data and keeps the rate σ(t) unchanged: the paper's
+    process at time t is this one applied to p0 already noised by σ̄ = σmin. Defined
+    for all t >= 0.
     """
 
     sigma_min: float = 1e-3
@@ -133,4 +141,4 @@ class Geometric(Schedule):
             raise ValueError(f"σ̄(t) of {self!r} overflows float64 at t={t}.") from None
 
     def time_of_total(self, sbar):
-        return math.log1p(float(sbar) / self.sigma_min) / math.log(self.sigma_max / self.sigma_min)
+        return math.log1p(self._sbar(sbar) / self.sigma_min) / math.log(self.sigma_max / self.sigma_min)

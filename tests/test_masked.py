@@ -151,3 +151,60 @@ def test_paper_markov_conditional(shared_data):
     target, context = list(range(16, 32)), list(range(16))
     assert ed.conditional_nll(chain, x, target, context) == pytest.approx(
         ed.exact_conditional_nll(chain, x, target, context), rel=1e-12)
+
+
+def test_theorem_4_1_catches_wrong_conditionals(monkeypatch):
+    """The Beta-weighted sum telescopes for any set function, so a separate check compares
+    the conditionals with the optimal-denoiser route; corrupting them must fail it."""
+    from exactdiff import masked
+
+    real = masked._subset_log_marginals
+    rng = np.random.default_rng(0)
+
+    def noisy(table):
+        return {U: m + 0.01 * rng.standard_normal(m.shape) for U, m in real(table).items()}
+
+    monkeypatch.setattr(masked, "_subset_log_marginals", noisy)
+    results = CM.check_theorem_4_1(P0)
+    assert results[0].passed  # the telescoping identity alone cannot see it
+    assert not results[1].passed  # the conditionals check does
+
+
+@pytest.mark.parametrize("mutation", ["harmonic", "drop-empty"])
+def test_markov_subset_sum_mutations_fail(shared_data, monkeypatch, mutation):
+    """Mutate the Markov chain's subset weights in the library itself."""
+    from exactdiff import markov
+
+    chain = ed.load_distribution(shared_data / "markov_data_table.json")
+    x = chain.sample(1, 10, np.random.default_rng(1))[0]
+    truth = -chain.log_prob(x)
+    assert chain.time_free_nll(x) == pytest.approx(truth, rel=1e-12)
+    real = markov._subset_weights
+
+    def mutated(n):
+        w = real(n)
+        if mutation == "harmonic":  # H_{n-1} in place of H_n in p(J)
+            return w * ed.harmonic_number(n) / ed.harmonic_number(n - 1)
+        return np.concatenate([[0.0], w[1:]])  # the fully masked set dropped
+
+    monkeypatch.setattr(markov, "_subset_weights", mutated)
+    assert chain.time_free_nll(x) != pytest.approx(truth, rel=1e-6)
+    target, context = list(range(5, 10)), list(range(5))
+    assert chain.conditional_nll(x, target, context) != pytest.approx(
+        chain.exact_conditional_nll(x, target, context), rel=1e-6)
+
+
+def test_bad_tokens_rejected_by_conditional():
+    p0 = ed.Distribution.dirichlet(2, 2, seed=0)
+    for x in [(0, 7), (-1, 0)]:
+        with pytest.raises(ValueError, match="outside"):
+            p0.conditional(x, 1, [0])
+
+
+def test_checks_refuse_degenerate_parameters():
+    with pytest.raises(ValueError, match="t"):
+        CM.check_lemma_3_3(t=0.0)
+    with pytest.raises(ValueError, match="lams"):
+        CM.check_corollary_3_6(P0, lams=(0.0, 0.5))
+    with pytest.raises(ValueError, match="empty"):
+        CM.check_corollary_4_3(P0, [])

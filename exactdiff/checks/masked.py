@@ -12,8 +12,11 @@ from .._numerics import richardson_derivative
 from .._validation import as_table
 from ..denoisers import TableDenoiser
 from ..information import pointwise_kl, pointwise_kl_derivative
-from ..likelihood import conditional_nll, exact_conditional_nll, log_ratio_expectation, time_free_nll
+from ..distribution import Distribution
+from ..likelihood import conditional_nll, exact_conditional_nll, log_ratio_expectation, subset_weight, time_free_nll
 from ..masked import (
+    optimal_denoiser_table,
+    subset_sums,
     dce_integral,
     dce_loss,
     harmonic_number,
@@ -85,6 +88,8 @@ def check_lemma_3_3(N=2, L=3, t=0.4, seed=0, table=None, setup=None, tol=TOL_EXA
     ``table`` is any denoiser table (default: a random normalised one, seeded). The
     lemma needs normalised rows; an unnormalised table makes the check fail.
     """
+    if not t > 0:
+        raise ValueError(f"`t` must be > 0: at t = 0 nothing is masked and (1−λ)/λ is undefined (got {t}).")
     if table is None:
         table = random_denoiser_table(N, L, seed)
     process = absorbing(N, Constant(1.0))
@@ -152,6 +157,8 @@ def check_corollary_3_6(p0, lams=(1e-4, 1e-2, 0.2, 0.5, 0.8, 0.99), setup=None):
     dλ/dt = 1 − λ under a unit-rate clock) pointwise and marginal, and a Richardson finite
     difference in λ, all against the closed-form mdce.
     """
+    if not lams or any(not 0 < lam < 1 for lam in lams):
+        raise ValueError(f"`lams` must be masking levels strictly inside (0, 1) (got {list(lams)}).")
     table = as_table(p0)
     support = table > 0
     process = absorbing(table.shape[0], Constant(1.0))
@@ -169,11 +176,16 @@ def check_corollary_3_6(p0, lams=(1e-4, 1e-2, 0.2, 0.5, 0.8, 0.99), setup=None):
         rhs_m.append(-float(table[support] @ m))
     info = _setup(table, setup, lams=list(lams))
     an, fd, rhs = map(np.concatenate, (an, fd, rhs))
+    floor = table.ndim * np.log(table.shape[0])  # the size of the conditional log-terms summed
+    note = "rel. to max(|lhs|, |rhs|, L log N)"
+    sc = lambda a, b: np.maximum(np.maximum(np.abs(a), np.abs(b)), floor)  # noqa: E731
     return [
-        compare("I-MDCE pointwise: dKL/dlam = -mdce(x0,lam)/lam", "Corollary 3.6", info, an, rhs, TOL_DERIVATIVE),
-        compare("I-MDCE marginal: dI/dlam = -mdce(lam)/lam", "Corollary 3.6", info, an_m, rhs_m, TOL_DERIVATIVE),
+        compare("I-MDCE pointwise: dKL/dlam = -mdce(x0,lam)/lam", "Corollary 3.6", info, an, rhs, TOL_DERIVATIVE,
+                sc(an, rhs), note),
+        compare("I-MDCE marginal: dI/dlam = -mdce(lam)/lam", "Corollary 3.6", info, an_m, rhs_m, TOL_DERIVATIVE,
+                sc(np.array(an_m), np.array(rhs_m)), note),
         compare("I-MDCE pointwise: Richardson dKL/dlam", "Corollary 3.6", info, fd, rhs, TOL_FINITE_DIFFERENCE,
-                note="h = 0.4·min(λ, 1−λ), 4 levels"),
+                sc(fd, rhs), note + "; h = 0.4·min(λ, 1−λ), 4 levels"),
     ]
 
 
@@ -192,9 +204,9 @@ def check_corollary_3_7(p0, Lambda=0.7, setup=None, include_kl=True):
     info = _setup(table, setup, Lambda=float(Lambda))
     return [
         compare("NLL = int_0^Lambda mdce/lam + KL(Lambda)", "Corollary 3.7", info, nll, exact + kl, TOL_EXACT,
-                note="integral = Σ_k h_k B(L−k, k+1) I_Λ(L−k, k+1)"),
+                scale=np.maximum(nll, 1.0), note="integral = Σ_k h_k B(L−k, k+1) I_Λ(L−k, k+1); rel. to max(NLL, 1 nat)"),
         compare("NLL = int_0^1 mdce/lam", "Corollary 3.7 (Λ = 1)", _setup(table, setup, Lambda=1.0),
-                nll, mdce_integral(p0, 1.0)[support], TOL_EXACT),
+                nll, mdce_integral(p0, 1.0)[support], TOL_EXACT, scale=np.maximum(nll, 1.0)),
         compare("Beta closed form = quadrature of enumerated mdce/lam", "Corollary 3.7", info,
                 exact, quad, TOL_INTEGRAL, note=f"scipy quad_vec, error estimate {err:.1e}"),
     ]
@@ -213,17 +225,44 @@ def check_theorem_4_1(p0, x0s=None, setup=None, harmonic=None, include_empty=Tru
     law = unmasked_size_law(L)
     k = np.arange(L)
     info = _setup(table, setup, n_sequences=len(x0s))
+    # The weighted sum telescopes for any set function, so the conditionals that enter it
+    # are checked on their own: h_k(x0) from the subset marginals against the optimal
+    # denoiser c*(x) = P̃(x^{i←v})/P̃(x) of the masked-pattern table, summed over masks.
+    few = x0s[:: max(1, len(x0s) // 8)][:8]
+    h_sub = subset_sums(p0)
+    h_den = [_h_from_denoiser(table, tuple(x)) for x in few]
     return [
-        compare("NLL = time-free sum over unmasked sets", "Theorem 4.1", info, lhs, rhs, TOL_EXACT),
+        compare("NLL = time-free sum over unmasked sets", "Theorem 4.1", info, lhs, rhs, TOL_EXACT,
+                scale=np.maximum(np.abs(lhs), 1.0), note="rel. to max(NLL, 1 nat)"),
+        compare("h_k(x0): subset marginals = optimal-denoiser table", "Theorem 4.1 (conditionals)",
+                _setup(table, setup, n_sequences=len(few)),
+                np.array([h_sub[(slice(None),) + tuple(x)] for x in few]).ravel(), np.array(h_den).ravel(),
+                TOL_EXACT, scale=np.maximum(np.abs(np.array(h_den).ravel()), 1.0),
+                note="two routes to every −log p0(x0^i | x0^U); rel. to max(|h_k|, 1 nat)"),
         compare("P(|U|=k) = 1/((L-k) H_L)", "Theorem 4.1", _setup(table, setup),
                 law, 1.0 / ((L - k) * harmonic_number(L)), TOL_EXACT, note="C(L,k)·B(L−k,k+1)/H_L"),
         compare("sum_k P(|U|=k) = 1", "Theorem 4.1", _setup(table, setup), law.sum(), 1.0, TOL_EXACT),
     ]
 
 
+def _h_from_denoiser(table, x0):
+    """h_k(x0) = Σ_{|U|=k} Σ_{i∉U} −log c*(x0 masked outside U)_{i, x0^i} from the
+    optimal denoiser table (ratios of the masked-pattern marginal P̃)."""
+    N, L = table.shape[0], table.ndim
+    c = optimal_denoiser_table(table)
+    h = np.zeros(L + 1)
+    for masked in itertools.product([False, True], repeat=L):
+        x = tuple(N if m else v for m, v in zip(masked, x0))
+        k = L - sum(masked)
+        h[k] += sum(-np.log(c[x][i, x0[i]]) for i in range(L) if masked[i])
+    return h
+
+
 def check_corollary_4_3(p0, cases, setup=None):
     """Theorem 4.2 / Corollary 4.3: the conditional subset sum equals −log p0(x^T | x^C)
     for each (x, target, context) in ``cases``."""
+    if not cases:
+        raise ValueError("`cases` must not be empty.")
     lhs = [exact_conditional_nll(p0, x, T, C) for x, T, C in cases]
     rhs = [conditional_nll(p0, x, T, C) for x, T, C in cases]
     table_like = getattr(p0, "table", None)
@@ -231,8 +270,29 @@ def check_corollary_4_3(p0, cases, setup=None):
                 splits=[[list(T), list(C)] for _, T, C in cases][:8])
     if table_like is not None:
         info.update(N=int(table_like.shape[0]), L=int(table_like.ndim))
-    return compare("-log p0(x^T|x^C) = conditional subset sum", "Theorem 4.2 / Corollary 4.3", info,
-                   lhs, rhs, TOL_EXACT)
+    out = [compare("-log p0(x^T|x^C) = conditional subset sum", "Theorem 4.2 / Corollary 4.3", info,
+                   lhs, rhs, TOL_EXACT, scale=np.maximum(np.abs(lhs), 1.0), note="rel. to max(|NLL|, 1 nat)")]
+    if isinstance(p0, Distribution) and len(cases[0][1]) <= 8:
+        # The weighted sum telescopes for any set function; check the conditionals it uses
+        # against Distribution.conditional (marginals summed from the table directly).
+        again = [_conditional_sum_by_distribution(p0, x, T, C) for x, T, C in cases]
+        out.append(compare("conditional subset sum, conditionals by Distribution.conditional",
+                           "Corollary 4.3 (conditionals)", info, rhs, again, TOL_EXACT,
+                           scale=np.maximum(np.abs(rhs), 1.0)))
+    return out
+
+
+def _conditional_sum_by_distribution(p0, x, target, context):
+    """The Corollary 4.3 sum with every −log p0(x^i | x^{J∪C}) from ``p0.conditional``."""
+    x = p0.space.encode(x) if isinstance(x, str) else tuple(int(v) for v in x)
+    n = len(target)
+    total = 0.0
+    for size in range(n):
+        w = subset_weight(n, size)
+        for J in itertools.combinations(target, size):
+            visible = list(J) + list(context)
+            total += w * sum(-np.log(p0.conditional(x, i, visible)[x[i]]) for i in target if i not in J)
+    return total
 
 
 def check_eq_18(p0, pairs, setup=None):

@@ -85,6 +85,8 @@ def compare(name, reference, setup, lhs, rhs, tol, scale=None, note=""):
     rhs = np.atleast_1d(np.asarray(rhs, dtype=float))
     if lhs.shape != rhs.shape:
         raise ValueError(f"`lhs` and `rhs` must have the same shape (got {lhs.shape} and {rhs.shape}).")
+    if lhs.size == 0:
+        raise ValueError(f"check {name!r} has nothing to compare (`lhs` is empty).")
     if scale is None:
         scale = np.maximum(np.abs(lhs), np.abs(rhs))
     scale = np.broadcast_to(np.asarray(scale, dtype=float), lhs.shape)
