@@ -1,16 +1,20 @@
 """Pointwise mdse for all x0 at one t: dense/factorized ratio at S=4096 (N=4, L=6), and
 the largest S the factorized engine handles within the time limit.
 
-Writes benchmarks/results/mdse.json. Run as ``python benchmarks/mdse.py``.
+Writes benchmarks/results/mdse.json. Run as ``PYTHONPATH=. python benchmarks/mdse.py``.
+BLAS threads are left as the environment sets them, for both engines alike.
 """
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
-import exactdiff as ed
-from _common import timed, write_json
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import exactdiff as ed  # noqa: E402
+from _common import timed, write_json  # noqa: E402
 
 
 def main(argv=None):
@@ -39,7 +43,8 @@ def main(argv=None):
         largest = 4**L
     print(f"largest S within {args.limit:g} s: {largest}")
     write_json("mdse", {"dense_s": t_dense, "factorized_s": t_fact, "ratio_S4096": t_dense / t_fact,
-                        "max_rel_difference": agree, "scale": rows, "largest_S": largest})
+                        "max_rel_difference": agree, "scale": rows, "largest_S": largest, "goal_ratio": 1000,
+                        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"), "load_average": os.getloadavg()})
 
 
 if __name__ == "__main__":

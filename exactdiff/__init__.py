@@ -121,7 +121,7 @@ from .score_entropy import (
 )
 from .space import SequenceSpace
 from .symbolic import symbolic_checks
-from . import symbolic
+from . import backend, memory, symbolic
 
 __version__ = "0.1.0"
 
@@ -225,6 +225,8 @@ __all__ = [
     "richardson_derivative",
     "running_nll_integral",
     "subset_sums",
+    "backend",
+    "memory",
     "symbolic",
     "symbolic_checks",
     "time_free_nll",

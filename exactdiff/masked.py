@@ -15,6 +15,12 @@ h_k(x0) = Σ_{|U|=k} Σ_{i∉U} −log p0(x0^i | x0^U).
 
 Pointwise results are arrays of shape (N,)*L over x0; outside the support of p0 (where
 −log p0(x0) = inf and the conditionals can be undefined) they are ``inf``.
+
+The contractions (``masked_marginal``, ``visible_marginal_table``, ``subset_sums``,
+``mdce`` in closed form, ``mdce_integral``) run in the array namespace of ``p0`` (NumPy,
+CuPy, array_api_strict; see :mod:`exactdiff.backend`). The enumeration routes
+(``optimal_denoiser_table``, ``method="enumerate"``) and the DCE of a denoiser are NumPy
+only.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ import numpy as np
 from scipy.special import beta, betainc
 
 from . import _tensor as T
-from ._validation import as_table, check_lambda
+from .backend import as_xp_table, asarray_like, device, is_numpy, namespace
+from ._validation import check_lambda
 
 __all__ = [
     "masking_kernel",
@@ -62,14 +69,14 @@ def masking_kernel(N: int, lam) -> np.ndarray:
 
 def masked_marginal(p0, lam) -> np.ndarray:
     """p_λ over all (N+1)^L masked patterns: (k_λ along every axis) p0."""
-    table = as_table(p0)
+    table = as_xp_table(p0)
     return T.apply_all(masking_kernel(table.shape[0], lam), table)
 
 
 def visible_marginal_table(p0) -> np.ndarray:
     """P̃(x) = p0(x^{UM}), the probability of the unmasked letters of x, for every
     x ∈ (V ∪ {M})^L: (E along every axis) p0 with E = [I; 1ᵀ] of shape (N+1, N)."""
-    table = as_table(p0)
+    table = as_xp_table(p0)
     N = table.shape[0]
     E = np.vstack([np.eye(N), np.ones((1, N))])
     return T.apply_all(E, table)
@@ -105,15 +112,17 @@ def optimal_denoiser_table(p0) -> np.ndarray:
 # -- subset sums -------------------------------------------------------------------------------
 def _subset_log_marginals(table):
     """log p0(x0^U) for every U ⊆ [L] as a broadcastable table (size N on U's axes, 1
-    elsewhere), computed by summing one axis at a time from the full table."""
+    elsewhere), computed by summing one axis at a time from the full table. Where the
+    marginal is 0 the entry is 0 (only x0 outside the support meet it, and they are
+    masked by the callers)."""
+    xp = namespace(table)
     L = table.ndim
     full = (1 << L) - 1
     out = {full: table}
     for U in range(full - 1, -1, -1):
         j = next(a for a in range(L) if not U >> a & 1)
-        out[U] = out[U | 1 << j].sum(axis=j, keepdims=True)
-    with np.errstate(divide="ignore"):
-        return {U: np.log(m) for U, m in out.items()}
+        out[U] = xp.sum(out[U | 1 << j], axis=j, keepdims=True)
+    return {U: xp.log(xp.where(m > 0, m, 1.0)) for U, m in out.items()}
 
 
 def subset_sums(p0) -> np.ndarray:
@@ -122,15 +131,16 @@ def subset_sums(p0) -> np.ndarray:
     With A_k = Σ_{|U|=k} log p0(x0^U): h_k = (L−k)·A_k − (k+1)·A_{k+1}, because each
     pair (U, i ∉ U) is a pair (V = U ∪ {i}, i ∈ V). h_L = 0. ``inf`` outside the support.
     """
-    table = as_table(p0)
+    table = as_xp_table(p0)
+    xp = namespace(table)
     L = table.ndim
     logm = _subset_log_marginals(table)
     support = table > 0
-    A = np.zeros((L + 2,) + table.shape)
+    A = [xp.zeros(table.shape, dtype=xp.float64, device=device(table)) for _ in range(L + 2)]
     for U, lm in logm.items():
-        A[bin(U).count("1")] += np.where(support, np.broadcast_to(lm, table.shape), 0.0)
-    h = np.array([(L - k) * A[k] - (k + 1) * A[k + 1] for k in range(L + 1)])
-    return np.where(support, h, np.inf)
+        A[bin(U).count("1")] += xp.where(support, lm, 0.0)
+    h = xp.stack([(L - k) * A[k] - (k + 1) * A[k + 1] for k in range(L + 1)])
+    return xp.where(support, h, xp.inf)
 
 
 def _polynomial(lam, L):
@@ -139,11 +149,17 @@ def _polynomial(lam, L):
     return lam ** (L - k) * (1 - lam) ** k
 
 
+def _weighted_sum(table, weights, h):
+    """Σ_k weights[k]·h_k(x0) over the support, ``inf`` outside it (any namespace)."""
+    xp = namespace(table)
+    w = asarray_like(weights, table)
+    finite = xp.where(xp.isfinite(h), h, 0.0)
+    return xp.where(table > 0, xp.tensordot(w, finite, axes=1), xp.inf)
+
+
 def _mdce_closed_form(table, lam):
     h = subset_sums(table)
-    w = _polynomial(lam, table.ndim)
-    with np.errstate(invalid="ignore"):
-        return np.where(table > 0, np.tensordot(w, np.where(np.isfinite(h), h, 0.0), axes=1), np.inf)
+    return _weighted_sum(table, _polynomial(lam, table.ndim), h)
 
 
 def _mask_axis(G, axis, lam):
@@ -200,28 +216,31 @@ def mdce(p0, lam, pointwise=False, method="closed_form"):
     >>> bool(np.allclose(a, ed.mdce(p0, 0.3, pointwise=True, method="enumerate"), rtol=1e-12))
     True
     """
-    table = as_table(p0)
+    table = as_xp_table(p0)
     lam = check_lambda(lam)
     methods = {"closed_form": _mdce_closed_form, "enumerate": _mdce_enumerate}
     if method not in methods:
         raise ValueError(f"`method` must be one of {set(methods)} (got {method!r}).")
+    xp = namespace(table)
+    if method == "enumerate" and not is_numpy(xp):
+        raise ValueError(f"`method`='enumerate' works on NumPy tables only (got an array of {xp.__name__}).")
     values = methods[method](table, lam)
     if pointwise:
         return values
     support = table > 0
-    return float(table[support] @ values[support])
+    return float(xp.sum(xp.where(support, table * xp.where(support, values, 0.0), 0.0)))
 
 
 def mdce_integral(p0, Lambda=1.0) -> np.ndarray:
     """∫_0^Λ (1/λ) mdce(x0, λ) dλ for every x0, exactly:
     Σ_k h_k(x0) B(L−k, k+1) I_Λ(L−k, k+1) (regularised incomplete Beta)."""
-    table = as_table(p0)
+    table = as_xp_table(p0)
     Lambda = check_lambda(Lambda, "Lambda")
     L = table.ndim
     h = subset_sums(table)
     k = np.arange(L)  # h_L = 0
     w = beta(L - k, k + 1) * betainc(L - k, k + 1, Lambda)
-    return np.where(table > 0, np.tensordot(w, np.where(np.isfinite(h[:L]), h[:L], 0.0), axes=1), np.inf)
+    return _weighted_sum(table, w, h[:L, ...])
 
 
 # -- weights of the time-free formula -------------------------------------------------------------

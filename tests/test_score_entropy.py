@@ -216,3 +216,12 @@ def test_cli_toy_file(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["verify", "--toy", str(bad)])
     assert exc.value.code == 2
+
+
+def test_mdse_and_kl_derivative_refuse_zero_noise():
+    """At t = 0 mdse is +∞ (−log t growth) and dKL/dt is −∞: no finite value is right."""
+    proc = ed.uniform(3)
+    for f in (lambda: ed.mdse(P0, proc, 0.0, pointwise=True), lambda: ed.pointwise_kl_derivative(P0, proc, 0.0),
+              lambda: ed.mutual_information_derivative(P0, proc, 0.0)):
+        with pytest.raises(ValueError, match="t"):
+            f()

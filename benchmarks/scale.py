@@ -1,0 +1,206 @@
+"""Scale: how large a toy the factorized engine evaluates, and how fast, on this machine.
+
+1. The pointwise mdse for all x0 at one t (t = 0.5, constant schedule):
+   - uniform process, N = 4, L = 6..12 (S up to 2^24); goal: S = 2^24 within 60 s;
+   - absorbing process, N = 4, L = 8..12 (tables on 5^L noisy states, 1.9 GB each at
+     L = 12), with the memory estimate of ``exactdiff.memory`` and the measured peak
+     resident memory (VmHWM, reset before the call; the interpreter and p0 included).
+   Each size runs in a fresh subprocess so that its memory is its own.
+2. The full verification of one toy (uniform, N = 4, Dirichlet(1) table, constant
+   schedule): Theorem 3.1 pointwise and marginal at 16 times in [1e-6, 1e2] (the
+   analytic d/dt KL against −mdse(x0, t), as ``check_theorem_3_1``), plus Theorem 3.2
+   for every x0 at T = 5 (∫_0^T mdse dt by ``mdse_integral(method="gauss-legendre",
+   epsrel=1e-10)`` plus KL(p_{T|0} ‖ p_T) against −log p0(x0)). Goal: S = 2^20 within
+   60 s; sizes grow until one takes longer than 10 minutes (or is predicted to, from the
+   previous size's time × 4.5); the largest S done within 10 minutes is reported.
+
+Every time is reported as wall-clock seconds and as CPU seconds of the process
+(``time.process_time``): on a shared machine the CPU time shows the cost of the
+computation itself. BLAS runs one thread by default (``--blas-threads``; OpenBLAS threads
+spin while they wait, which makes two threads erratic on a loaded 2-core machine).
+
+Writes benchmarks/results/scale.json. Run as ``PYTHONPATH=. python benchmarks/scale.py``
+(about 10 minutes).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--uniform-L", type=int, nargs="+", default=list(range(6, 13)))
+    ap.add_argument("--absorbing-L", type=int, nargs="+", default=list(range(8, 13)))
+    ap.add_argument("--verify-L", type=int, nargs="+", default=list(range(5, 13)),
+                    help="lengths for the full verification (N=4), tried in order")
+    ap.add_argument("--verify-limit", type=float, default=600.0, help="seconds (default 600)")
+    ap.add_argument("--blas-threads", type=int, default=1, help="BLAS threads (0: leave the environment)")
+    ap.add_argument("--child", nargs=2, metavar=("KIND", "L"), help=argparse.SUPPRESS)
+    return ap.parse_args(argv)
+
+
+def _peak_rss_reset():
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss():
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def child(kind, L):
+    """One pointwise mdse for all x0, measured; prints a JSON line."""
+    import numpy as np
+
+    import exactdiff as ed
+
+    N = 4
+    proc = ed.uniform(N) if kind == "uniform" else ed.absorbing(N)
+    p0 = ed.Distribution.dirichlet(N, L, seed=L)
+    ed.mdse(ed.Distribution.dirichlet(N, 3, seed=0), proc, 0.5, pointwise=True)  # warm up
+    reset = _peak_rss_reset()
+    start, cpu = time.perf_counter(), time.process_time()
+    m = ed.mdse(p0, proc, 0.5, pointwise=True)
+    sec, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(json.dumps(dict(kind=kind, N=N, n=proc.n, L=L, S=N**L, table_states=proc.n**L, seconds=sec, cpu_s=cpu,
+                          peak_rss_bytes=_peak_rss() if reset else None,
+                          p0_bytes=p0.table.nbytes, estimate_bytes=ed.memory.peak_bytes("mdse", N, proc.n, L),
+                          finite=bool(np.all(np.isfinite(m))), mean=float(np.sum(p0.table * m)))))
+
+
+def mdse_rows(kind, lengths):
+    rows = []
+    for L in lengths:
+        out = subprocess.run([sys.executable, __file__, "--child", kind, str(L)], capture_output=True, text=True,
+                             env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        if out.returncode != 0:
+            print(out.stderr[-2000:], file=sys.stderr)
+            rows.append(dict(kind=kind, L=L, error=out.stderr.strip().splitlines()[-1] if out.stderr else "failed"))
+            break
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        rss = row["peak_rss_bytes"]
+        print(f"  {kind:9s} L={L:2d} S={row['S']:>9,} tables {row['table_states']:>12,}: {row['seconds']:8.3f} s "
+              f"(CPU {row['cpu_s']:8.3f} s), "
+              f"estimate {row['estimate_bytes'] / 2**30:6.2f} GiB, peak RSS "
+              f"{'n/a' if rss is None else f'{rss / 2**30:6.2f} GiB'}", flush=True)
+    return rows
+
+
+def verify_toy(L, T=5.0, n_times=16):
+    """Theorem 3.1 at 16 times and Theorem 3.2 at T for every x0; returns a dict."""
+    import numpy as np
+
+    import exactdiff as ed
+
+    N = 4
+    proc = ed.uniform(N, ed.Constant(1.0))
+    p0 = ed.Distribution.dirichlet(N, L, seed=L)
+    table = p0.table
+    support = table > 0
+    start, cpu = time.perf_counter(), time.process_time()
+    worst_pointwise = worst_marginal = 0.0
+    for t in np.logspace(-6, 2, n_times):
+        d = ed.pointwise_kl_derivative(table, proc, t)
+        m = ed.mdse(table, proc, t, pointwise=True)
+        floor = proc.rate(t) * L * float(np.abs(np.diag(proc.Q)).max())
+        scale = np.maximum(np.maximum(np.abs(d), np.abs(m)), floor)
+        worst_pointwise = max(worst_pointwise, float(np.max(np.abs(d + m)[support] / scale[support])))
+        dI, mm = float(table[support] @ d[support]), float(table[support] @ m[support])
+        worst_marginal = max(worst_marginal, abs(dI + mm) / max(abs(dI), abs(mm), floor))
+        del d, m, scale
+    t31 = time.perf_counter() - start
+    calls = [0]
+    mdse = ed.mdse
+
+    def counted(*a, **k):
+        calls[0] += 1
+        return mdse(*a, **k)
+
+    ed.score_entropy.mdse = counted
+    try:
+        integral, err = ed.mdse_integral(table, proc, T, method="gauss-legendre", epsrel=1e-10)
+    finally:
+        ed.score_entropy.mdse = mdse
+    nll = -np.log(table[support])
+    rhs = integral[support] + ed.pointwise_kl(table, proc, T)[support]
+    resid32 = float(np.max(np.abs(rhs - nll) / nll))
+    total, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return dict(L=L, S=N**L, T=T, times=n_times, seconds=total, cpu_s=cpu, theorem_3_1_s=t31, theorem_3_2_s=total - t31,
+                theorem_3_1_pointwise_residual=worst_pointwise, theorem_3_1_marginal_residual=worst_marginal,
+                theorem_3_2_residual=resid32, quadrature_error_estimate=float(err), mdse_evaluations=calls[0],
+                passed=bool(worst_pointwise <= 1e-10 and worst_marginal <= 1e-10 and resid32 <= 1e-8))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.blas_threads > 0:  # before numpy loads its BLAS; inherited by the children
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(args.blas_threads)
+    if args.child:
+        return child(args.child[0], int(args.child[1]))
+    from _common import write_json
+
+    load_start = os.getloadavg()
+    print(f"load average at start: {load_start[0]:.2f} (2 cores)")
+    print("1. pointwise mdse for all x0 at t = 0.5 (fresh process per size)")
+    uniform = mdse_rows("uniform", args.uniform_L)
+    absorbing = mdse_rows("absorbing", args.absorbing_L)
+    at24 = next((r for r in uniform if r.get("S") == 2**24 and "seconds" in r), None)
+    print(f"   goal S = 2^24 within 60 s: {at24['seconds']:.2f} s" if at24 else "   S = 2^24 not reached")
+
+    print("2. full verification: Theorem 3.1 at 16 times + Theorem 3.2 for all x0 (uniform, N=4, T=5)")
+    print(f"{'L':>4} {'S':>10} {'total s':>9} {'CPU s':>8} {'3.1 s':>7} {'3.2 s':>8} {'evals':>6} {'3.1 resid':>10} "
+          f"{'3.2 resid':>10} {'quad err':>9}")
+    verify, largest, skipped = [], None, None
+    previous = None
+    for L in args.verify_L:
+        if previous is not None and previous * 4.5 > args.verify_limit:
+            skipped = dict(L=L, S=4**L, predicted_s=previous * 4.5,
+                           reason=f"predicted {previous * 4.5:.0f} s (previous size × 4.5) > {args.verify_limit:g} s")
+            print(f"{L:>4} {4**L:>10} skipped: {skipped['reason']}")
+            break
+        row = verify_toy(L)
+        verify.append(row)
+        print(f"{L:>4} {row['S']:>10} {row['seconds']:9.2f} {row['cpu_s']:8.2f} {row['theorem_3_1_s']:7.2f} "
+              f"{row['theorem_3_2_s']:8.2f} "
+              f"{row['mdse_evaluations']:>6} {row['theorem_3_1_pointwise_residual']:10.1e} "
+              f"{row['theorem_3_2_residual']:10.1e} {row['quadrature_error_estimate']:9.1e}", flush=True)
+        previous = row["seconds"]
+        if row["seconds"] <= args.verify_limit and row["passed"]:
+            largest = row["S"]
+        if row["seconds"] > args.verify_limit:
+            break
+    at20 = next((r for r in verify if r["S"] == 2**20), None)
+    if at20:
+        print(f"   goal S = 2^20 within 60 s: {at20['seconds']:.1f} s, CPU {at20['cpu_s']:.1f} s "
+              f"({'met' if at20['seconds'] <= 60 else 'NOT met'})")
+    print(f"   largest S verified within {args.verify_limit:g} s: {largest}")
+    write_json("scale", dict(benchmark="scale", mdse_uniform=uniform, mdse_absorbing=absorbing,
+                             goal_mdse_2_24_s=60.0, mdse_2_24_s=at24["seconds"] if at24 else None,
+                             verification=verify, verification_skipped=skipped,
+                             goal_verify_2_20_s=60.0, verify_2_20_s=at20["seconds"] if at20 else None,
+                             largest_verified_S_within_limit=largest, verify_limit_s=args.verify_limit,
+                             blas_threads=os.environ.get("OPENBLAS_NUM_THREADS"),
+                             load_average_at_start=load_start, load_average_at_end=os.getloadavg()))
+
+
+if __name__ == "__main__":
+    main()
