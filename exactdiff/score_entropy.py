@@ -136,8 +136,8 @@ def neighbour_to_matrix(score, Q):
 def _score_at(score, t):
     s = score(t) if callable(score) else score
     s = np.asarray(s, dtype=np.float64)
-    if np.any(np.isnan(s)) or np.any(s < 0):
-        raise ValueError("`score` must be non-negative and not NaN.")
+    if not np.all(np.isfinite(s)) or np.any(s < 0):
+        raise ValueError("`score` must be finite and non-negative (a score is a ratio of probabilities).")
     return s
 
 

@@ -183,6 +183,8 @@ def test_negative_score_rejected():
     s = -np.ones((2, 2, 2, 2))
     with pytest.raises(ValueError, match="non-negative"):
         ed.expected_dse(proc, 0.5, s, L=2)
+    with pytest.raises(ValueError, match="finite"):
+        ed.expected_dse(proc, 0.5, np.full((2, 2, 2, 2), np.inf), L=2)
 
 
 # -- the command line -----------------------------------------------------------------------------
