@@ -8,7 +8,7 @@ import os
 import numpy as np
 from scipy.special import entr, softmax
 
-from ._validation import as_probability_table
+from ._validation import as_probability_table, check_memory
 from .space import SequenceSpace
 
 __all__ = ["Distribution", "load_distribution"]
@@ -82,6 +82,7 @@ class Distribution:
         if not 0.0 <= zero_fraction < 1.0:
             raise ValueError(f"`zero_fraction` must lie in [0, 1) (got {zero_fraction}).")
         space = SequenceSpace(N, L, alphabet=alphabet)
+        _check_table_memory(space, "a Dirichlet table", copies=3)
         rng = np.random.default_rng(seed)
         p = rng.dirichlet(np.full(space.size, float(alpha)))
         n_zero = min(int(round(zero_fraction * space.size)), space.size - 1)
@@ -100,6 +101,7 @@ class Distribution:
         drawn from ``numpy.random.default_rng(seed)``.
         """
         space = SequenceSpace(len(alphabet), L, alphabet=alphabet)
+        _check_table_memory(space, "the paper's toy table")
         if not 1 <= K <= space.size:
             raise ValueError(f"`K` must lie in [1, N^L={space.size}] (got {K}).")
         if tau <= 0:
@@ -217,6 +219,13 @@ class Distribution:
         rng = np.random.default_rng(rng)
         flat = rng.choice(self.space.size, size=int(n), p=self.table.ravel())
         return np.stack(np.unravel_index(flat, self.space.shape), axis=1)
+
+
+def _check_table_memory(space, what, copies=2):
+    """Refuse, before allocating, a table of N^L float64 values that will not fit."""
+    from .memory import limit_bytes
+
+    check_memory(copies * 8 * space.size, limit_bytes(), f"{what} over N^L = {space.N}^{space.L} states")
 
 
 def load_distribution(path, L: int | None = None, alphabet: str | None = None):

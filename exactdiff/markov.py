@@ -410,6 +410,10 @@ class MarkovChain:
         """The exact law of the first L letters, shape (N,)*L (enumerates N^L states)."""
         if int(L) != L or L < 1:
             raise ValueError(f"`L` must be a positive integer (got {L}).")
+        from ._validation import check_memory
+        from .memory import limit_bytes
+
+        check_memory(2 * 8 * self.N**int(L), limit_bytes(), f"the law of L={L} letters (N^L = {self.N}^{L} states)")
         k = self.order
         if L <= k:
             return self.initial.sum(axis=tuple(range(L, k))) if L < k else self.initial.copy()

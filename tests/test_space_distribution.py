@@ -135,3 +135,13 @@ def test_markov_validation():
         ed.MarkovChain(np.array([[0.9, 0.2], [0.4, 0.6]]))
     with pytest.raises(ValueError, match="stationary"):
         ed.MarkovChain(np.eye(2))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ed.Distribution.dirichlet(10, 14),
+    lambda: ed.Distribution.paper_toy(L=30),
+    lambda: ed.MarkovChain(np.array([[0.9, 0.1], [0.4, 0.6]])).to_table(60),
+])
+def test_huge_tables_refused_before_allocating(make):
+    with pytest.raises(ValueError, match="would need about .* of memory"):
+        make()
