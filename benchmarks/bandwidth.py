@@ -30,20 +30,10 @@ def parse_args(argv=None):
     return ap.parse_args(argv)
 
 
-def best_of(fn, repeats):
-    import time
-
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
-
-
 def copy_bandwidth(mib):
     """GB/s of np.copyto between two preallocated float64 arrays of ``mib`` MiB (read + write)."""
     import numpy as np
+    from _common import best_of
 
     src = np.random.default_rng(0).random(mib * 2**20 // 8)
     dst = np.empty_like(src)
@@ -64,7 +54,7 @@ def main(argv=None):
 
     import exactdiff as ed
     from exactdiff import _tensor as T
-    from _common import write_json
+    from _common import best_of, write_json
 
     bandwidth = copy_bandwidth(args.copy_mib)
     print(f"memory bandwidth (np.copyto of {args.copy_mib} MiB, read + write): {bandwidth:.2f} GB/s; "

@@ -26,15 +26,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def best_of(fn, repeats):
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--L", type=int, default=5, help="length (N=4): S = 4^L (default 5, S = 1024)")
@@ -51,7 +42,7 @@ def main(argv=None):
     import numpy as np
 
     import exactdiff as ed
-    from _common import write_json
+    from _common import best_of, write_json
 
     N, L, t = 4, args.L, args.t
     p0 = ed.Distribution.dirichlet(N, L, seed=5)
