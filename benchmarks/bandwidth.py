@@ -53,7 +53,7 @@ def main(argv=None):
     import numpy as np
 
     import exactdiff as ed
-    from exactdiff import _tensor as T
+    from exactdiff.core import tensor as T
     from _common import best_of, write_json
 
     bandwidth = copy_bandwidth(args.copy_mib)

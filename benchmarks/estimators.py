@@ -31,8 +31,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import exactdiff as ed  # noqa: E402
 from _common import timed, write_json  # noqa: E402
-from exactdiff.denoisers import EmpiricalDenoiser, OracleDenoiser  # noqa: E402
-from exactdiff.estimators import (  # noqa: E402
+from exactdiff.masked.denoisers import EmpiricalDenoiser, OracleDenoiser  # noqa: E402
+from exactdiff.masked.estimators import (  # noqa: E402
     log_ratio_moments_from_losses,
     mask_losses,
     moments_from_losses,

@@ -62,6 +62,7 @@ def main(argv=None):
 
     import numpy as np
 
+    import exactdiff as ed
     from exactdiff.markov import MarkovChain
 
     t0 = time.perf_counter()
@@ -95,7 +96,7 @@ def main(argv=None):
     for p, x in enumerate(seqs):
         text = "".join(chain.alphabet[v] for v in x)
         t = time.perf_counter()
-        nll_sum = chain.conditional_nll(text, target, context)
+        nll_sum = ed.conditional_nll(chain, text, target, context)
         dt = time.perf_counter() - t
         total_sum_s += dt
         t = time.perf_counter()

@@ -37,7 +37,7 @@ def main():
     seqs = [tuple(int(v) for v in x) for x in np.argwhere(p0.table > 0)]
     nll = np.array([-np.log(p0.table[x]) for x in seqs])
     per_seq, t_seq = timed(lambda: np.array([ed.time_free_nll(p0, x) for x in seqs]))
-    all_x0, t_all = timed(ed.mdce_integral, p0, 1.0)
+    all_x0, t_all = timed(lambda p: ed.mdce_integral(p, Lambda=1.0), p0)
     vec = np.array([all_x0[x] for x in seqs])
     err_seq = float(np.max(np.abs(per_seq - nll) / nll))
     err_vec = float(np.max(np.abs(vec - nll) / nll))

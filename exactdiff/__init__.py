@@ -1,237 +1,172 @@
 """exactdiff: exact verification of the information theory of discrete diffusion.
 
 Implements, on toys small enough to enumerate, the identities of Jeon, Shin, Jeon &
-No, *Information-Theoretic Discrete Diffusion* (NeurIPS 2025): I-MDSE, the exact NLL
-decomposition and their checks. ``import exactdiff as ed`` gives the whole API.
+No, *Information-Theoretic Discrete Diffusion* (NeurIPS 2025): I-MDSE, I-MDCE, the
+exact NLL decompositions and the time-free, conditional and log-ratio formulas, each
+checked along two independent routes. ``import exactdiff as ed`` gives the everyday API
+below; specialist names live in the subpackages (``ed.checks``, ``ed.symbolic``,
+``ed.gaussian``, ``ed.information``, ``ed.masked``, ``ed.process``, ``ed.markov``,
+``ed.memory``, ``ed.backend``, ``ed.figures``).
+
+Conventions, followed by every function:
+
+- **Arguments**: first the law or model a quantity is computed from (``p0``, a
+  denoiser, a score), then the forward ``process``, then time, then the sequences it is
+  evaluated at, then the rest; options are keyword-only.
+- **Time**: ``t`` is diffusion time, ``lam`` the masking level λ = 1 − e^{−σ̄(t)};
+  ``T`` and ``Lambda`` are the ends of integrals. λ ↔ t is converted in one place
+  (:mod:`exactdiff.process.masking`).
+- **Keywords** mean the same everywhere: ``engine`` (``"dense"``, ``"factorized"``,
+  ``"auto"``) picks how the forward process is computed, ``route`` picks between two
+  exact formulas of the same quantity, ``quadrature`` a quadrature rule, ``method`` an
+  estimator's sampling law, ``pointwise`` returns values per x0, ``at`` restricts them to
+  some x0, ``rng`` is a ``numpy.random.Generator`` or a seed.
+- **Checks** return a list of :class:`~exactdiff.checks.CheckResult`.
+- **Undefined cases**: conditioning on a context of probability 0 raises a
+  ``ValueError`` that names the context; a position both conditioned on and asked for
+  raises; an impossible sequence has NLL ``inf``.
+- **Units**: nats; generators in the column convention, ``Q[y, x]`` the rate from x to y.
+
+``import exactdiff`` imports numpy and scipy only; sympy, matplotlib and tqdm are
+imported when the symbolic proofs, figures or progress bars are used.
 """
 
-from .checks import CheckResult
-from .checks.mdse import (
-    check_engines_agree,
-    check_entropy_integral,
-    check_information_entropies,
-    check_theorem_3_1,
-    check_theorem_3_1_finite_difference,
-    check_theorem_3_2,
-    check_theorem_3_2_infinite,
-    check_variational_bound,
-)
-from .checks.masked import (
-    check_corollary_3_6,
-    check_corollary_3_7,
-    check_corollary_4_3,
-    check_eq_18,
-    check_lemma_3_3,
-    check_theorem_3_4,
-    check_theorem_4_1,
-)
-from ._numerics import richardson_derivative
-from .denoisers import (
-    ChainDenoiser,
-    CorruptedDenoiser,
-    EmpiricalDenoiser,
-    MarkovDenoiser,
-    OracleDenoiser,
-    TableDenoiser,
-    chain_posteriors,
-    count_transitions,
-    empirical_table,
-    evaluate_denoiser,
-    fit_markov_chain,
-)
-from .estimators import (
-    ESTIMATOR_METHODS,
-    Estimate,
-    EstimatorMoments,
-    draw_masks,
-    estimate_conditional_nll,
-    estimate_log_ratio,
-    estimate_nll,
-    estimator_moments,
-    log_ratio_moments,
-    log_ratio_moments_from_losses,
-    mask_losses,
-    moment_weights,
-    moments_from_losses,
-)
-from .distribution import Distribution, load_distribution
+from __future__ import annotations
+
+import importlib
+
+from .core import backend, memory
+from .core.numerics import richardson_derivative
 from .information import (
+    concrete_score,
     conditional_entropy,
-    information_curves,
+    dse_integral,
+    dse_loss,
+    expected_dse,
     marginal,
     marginal_entropy,
-    marginal_entropy_derivative,
+    mdse,
+    mdse_integral,
+    mdse_running_integral,
     mutual_information,
     mutual_information_derivative,
     pointwise_kl,
     pointwise_kl_derivative,
 )
-from .gaussian import (
-    GaussianToy,
-    check_gaussian_nll,
-    check_immse,
-    check_pointwise_immse,
-    default_gaussian_toys,
-    gaussian_checks,
-    gaussian_information_derivative,
-    gaussian_mmse,
-    gaussian_mutual_information,
-    gaussian_nll_integral,
-    gaussian_pointwise_kl,
-    gaussian_pointwise_kl_derivative,
-    gaussian_pointwise_mmse,
-    gaussian_toy,
-    running_nll_integral,
-)
-from .likelihood import conditional_nll, exact_conditional_nll, log_ratio_expectation, time_free_nll
-from .markov import MarkovChain
+from .io import load_distribution
+from .markov import MarkovChain, fit_markov_chain
 from .masked import (
+    CorruptedDenoiser,
+    EmpiricalDenoiser,
+    Estimate,
+    EstimatorMoments,
+    MarkovDenoiser,
+    OracleDenoiser,
+    TableDenoiser,
+    conditional_nll,
     dce_integral,
     dce_loss,
+    estimate_conditional_nll,
+    estimate_log_ratio,
+    estimate_nll,
+    estimator_moments,
+    evaluate_denoiser,
+    exact_conditional_nll,
     expected_dce,
     harmonic_number,
-    masked_marginal,
-    masking_kernel,
+    log_ratio_expectation,
+    log_ratio_moments,
+    mask_losses,
     mdce,
     mdce_integral,
-    optimal_denoiser_table,
     subset_sums,
+    time_free_nll,
     time_free_weights,
     unmasked_size_law,
 )
-from .process import (
-    ForwardProcess,
-    FullSpaceProcess,
-    absorbing,
-    absorbing_kernel,
-    random_full_space_generator,
-    random_generator,
-    uniform,
-    uniform_kernel,
-)
-from .schedules import Constant, Geometric, LogLinear, Schedule
-from .score_entropy import (
-    concrete_score,
-    dse_integral,
-    dse_loss,
-    expected_dse,
-    mdse,
-    mdse_integral,
-    mdse_running_integral,
-)
-from .space import SequenceSpace
-from .symbolic import symbolic_checks
-from . import backend, memory, symbolic
+from .process import Constant, ForwardProcess, FullSpaceProcess, Geometric, LogLinear, absorbing, uniform
+from .sequences import Distribution, SequenceSpace
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+#: Namespaces imported on first use (``ed.checks``, ``ed.symbolic``, …).
+_LAZY = ("checks", "symbolic", "gaussian", "figures", "cli")
 
 __all__ = [
-    "ChainDenoiser",
-    "CheckResult",
-    "Constant",
-    "CorruptedDenoiser",
+    # sequences and laws
+    "SequenceSpace",
     "Distribution",
-    "ESTIMATOR_METHODS",
-    "EmpiricalDenoiser",
-    "Estimate",
-    "EstimatorMoments",
+    "MarkovChain",
+    "load_distribution",
+    "fit_markov_chain",
+    # the forward process
     "ForwardProcess",
     "FullSpaceProcess",
-    "GaussianToy",
-    "Geometric",
-    "LogLinear",
-    "MarkovChain",
-    "MarkovDenoiser",
-    "OracleDenoiser",
-    "Schedule",
-    "SequenceSpace",
-    "TableDenoiser",
+    "uniform",
     "absorbing",
-    "absorbing_kernel",
-    "chain_posteriors",
-    "check_corollary_3_6",
-    "check_corollary_3_7",
-    "check_corollary_4_3",
-    "check_engines_agree",
-    "check_entropy_integral",
-    "check_eq_18",
-    "check_gaussian_nll",
-    "check_immse",
-    "check_information_entropies",
-    "check_lemma_3_3",
-    "check_pointwise_immse",
-    "check_theorem_3_1",
-    "check_theorem_3_1_finite_difference",
-    "check_theorem_3_2",
-    "check_theorem_3_2_infinite",
-    "check_theorem_3_4",
-    "check_theorem_4_1",
-    "check_variational_bound",
-    "concrete_score",
-    "conditional_entropy",
-    "conditional_nll",
-    "count_transitions",
-    "dce_integral",
-    "dce_loss",
-    "default_gaussian_toys",
-    "draw_masks",
-    "dse_integral",
-    "dse_loss",
-    "empirical_table",
-    "estimate_conditional_nll",
-    "estimate_log_ratio",
-    "estimate_nll",
-    "estimator_moments",
-    "evaluate_denoiser",
-    "exact_conditional_nll",
-    "expected_dce",
-    "expected_dse",
-    "fit_markov_chain",
-    "gaussian_checks",
-    "gaussian_information_derivative",
-    "gaussian_mmse",
-    "gaussian_mutual_information",
-    "gaussian_nll_integral",
-    "gaussian_pointwise_kl",
-    "gaussian_pointwise_kl_derivative",
-    "gaussian_pointwise_mmse",
-    "gaussian_toy",
-    "harmonic_number",
-    "information_curves",
-    "load_distribution",
-    "log_ratio_expectation",
-    "log_ratio_moments",
-    "log_ratio_moments_from_losses",
+    "Constant",
+    "LogLinear",
+    "Geometric",
+    # information and score entropy
     "marginal",
+    "pointwise_kl",
+    "pointwise_kl_derivative",
+    "mutual_information",
+    "mutual_information_derivative",
     "marginal_entropy",
-    "marginal_entropy_derivative",
-    "mask_losses",
-    "masked_marginal",
-    "masking_kernel",
-    "mdce",
-    "mdce_integral",
+    "conditional_entropy",
+    "concrete_score",
+    "dse_loss",
+    "expected_dse",
     "mdse",
     "mdse_integral",
     "mdse_running_integral",
-    "moment_weights",
-    "moments_from_losses",
-    "mutual_information",
-    "mutual_information_derivative",
-    "optimal_denoiser_table",
-    "pointwise_kl",
-    "pointwise_kl_derivative",
-    "random_full_space_generator",
-    "random_generator",
-    "richardson_derivative",
-    "running_nll_integral",
+    "dse_integral",
+    # masked diffusion
+    "mdce",
+    "mdce_integral",
     "subset_sums",
+    "dce_loss",
+    "expected_dce",
+    "dce_integral",
+    "harmonic_number",
+    "time_free_weights",
+    "unmasked_size_law",
+    "time_free_nll",
+    "conditional_nll",
+    "exact_conditional_nll",
+    "log_ratio_expectation",
+    # denoisers and estimators
+    "evaluate_denoiser",
+    "TableDenoiser",
+    "OracleDenoiser",
+    "EmpiricalDenoiser",
+    "MarkovDenoiser",
+    "CorruptedDenoiser",
+    "Estimate",
+    "EstimatorMoments",
+    "estimate_nll",
+    "estimate_conditional_nll",
+    "estimate_log_ratio",
+    "estimator_moments",
+    "log_ratio_moments",
+    "mask_losses",
+    # numerics
+    "richardson_derivative",
+    # namespaces
     "backend",
     "memory",
-    "symbolic",
-    "symbolic_checks",
-    "time_free_nll",
-    "time_free_weights",
-    "uniform",
-    "uniform_kernel",
-    "unmasked_size_law",
+    *_LAZY,
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

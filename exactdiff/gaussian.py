@@ -72,8 +72,8 @@ import numpy as np
 from scipy import integrate
 from scipy.special import ndtr, roots_hermitenorm
 
-from ._validation import as_probability_table
-from .checks.result import CheckResult, compare
+from .core.numerics import richardson_extrapolate
+from .core.validation import as_probability_table
 
 __all__ = [
     "GaussianToy",
@@ -87,10 +87,9 @@ __all__ = [
     "gaussian_information_derivative",
     "gaussian_nll_integral",
     "running_nll_integral",
-    "check_immse",
-    "check_pointwise_immse",
-    "check_gaussian_nll",
-    "gaussian_checks",
+    "derivative_and_mmse",
+    "nll_integral_report",
+    "as_gammas",
 ]
 
 #: Half-width of the box ``[−L, L]^d`` that the trapezoidal rule covers.
@@ -101,10 +100,6 @@ MAX_DIM = 3
 MAX_NODES = 2**24
 #: Elements of the (nodes, K−1) work array processed at a time.
 _CHUNK = 2**20
-
-_REF_IMMSE = "I-MMSE (Guo–Shamai–Verdú 2005)"
-_REF_POINTWISE = "pointwise I-MMSE (Venkat–Weissman 2012)"
-_REF_NLL = "NLL (Kong et al. 2023)"
 
 
 # -- the validated toy ---------------------------------------------------------------
@@ -210,7 +205,8 @@ def _pairwise_sq_dist(pts):
     return np.einsum("ijd,ijd->ij", diff, diff)
 
 
-def _as_gammas(gamma, name="gamma"):
+def as_gammas(gamma, name="gamma"):
+    """``gamma`` as a float64 array of finite SNRs >= 0."""
     g = np.asarray(gamma, dtype=np.float64)
     if not np.all(np.isfinite(g)) or np.any(g < 0):
         bad = g[~(np.isfinite(g) & (g >= 0))].flat[0]
@@ -377,7 +373,7 @@ def _quadrature(toy, gammas, *, rule="trapezoid", rtol=1e-12, atol=0.0, which=No
 
 def _per_gamma(toy, gamma, rule, rtol, atol, which=None):
     """Each γ on its own converged grid; arrays of shape (len(which),) + gamma.shape."""
-    g = _as_gammas(gamma)
+    g = as_gammas(gamma)
     which = list(range(toy.K)) if which is None else list(which)
     out = np.zeros((4, len(which), g.size))
     for i, gi in enumerate(g.ravel()):
@@ -461,7 +457,7 @@ def gaussian_mutual_information(points, probs, gamma, *, rule="trapezoid", rtol=
     """
     toy = gaussian_toy(points, probs)
     R, _, eR, _ = _per_gamma(toy, gamma, rule, rtol, atol)
-    info = np.where(_as_gammas(gamma) == 0, 0.0, toy.entropy - np.tensordot(toy.probs, R, axes=1))[()]
+    info = np.where(as_gammas(gamma) == 0, 0.0, toy.entropy - np.tensordot(toy.probs, R, axes=1))[()]
     err = np.tensordot(toy.probs, eR, axes=1)[()]
     return (info, err) if return_error else info
 
@@ -492,7 +488,7 @@ def _stencil(toy, gamma, step, levels):
     which the fastest ``exp(−γ‖Δ_k‖²/8)`` component of mmse varies. Returns
     ``(gamma, hs, points)`` with ``points = [γ + hs, γ − hs, γ]``.
     """
-    g = _as_gammas(gamma)
+    g = as_gammas(gamma)
     if g.ndim != 0 or g == 0:
         raise ValueError(f"`gamma` must be a scalar > 0 for a central difference (got {gamma!r}).")
     g = float(g)
@@ -502,24 +498,17 @@ def _stencil(toy, gamma, step, levels):
 
 
 def _richardson(vals, hs):
-    """Richardson-extrapolated central difference from values on :func:`_stencil`.
-
-    ``D(h) = (f(γ+h) − f(γ−h)) / 2h``; the tableau removes the h², h⁴, …,
-    h^{2(levels−1)} terms. ``vals`` has shape (..., 2·levels [+ 1]). Returns
-    ``(value, error)``, the error being the size of the last tableau correction.
-    """
+    """Richardson-extrapolated central difference from values on :func:`_stencil`
+    (:func:`exactdiff.core.numerics.richardson_extrapolate` of D(h) = (f(γ+h) − f(γ−h)) / 2h).
+    ``vals`` has shape (..., 2·levels [+ 1]). Returns ``(value, error)``, the error being
+    the size of the last tableau correction."""
     levels = hs.size
-    table = [(vals[..., m] - vals[..., levels + m]) / (2.0 * hs[m]) for m in range(levels)]
-    change = np.zeros_like(table[0])
-    for i in range(1, levels):
-        new = [table[m] + (table[m] - table[m - 1]) / (4.0**i - 1.0) for m in range(1, len(table))]
-        change = np.abs(new[-1] - table[-1])
-        table = new
-    return table[-1], change
+    return richardson_extrapolate([(vals[..., m] - vals[..., levels + m]) / (2.0 * hs[m]) for m in range(levels)])
 
 
-def _derivative_and_mmse(toy, gamma, step, levels, rule, rtol):
-    """On one grid: Richardson d/dγ of −R_j, mmse_j at γ, and their error estimates."""
+def derivative_and_mmse(toy, gamma, step, levels, rule, rtol):
+    """On one grid of SNRs around γ: the Richardson d/dγ of −R_j (= d/dγ KL_j), mmse_j
+    at γ, and their error estimates, for every x_j: ``(deriv, deriv_err, mmse, mmse_err)``."""
     g, hs, pts = _stencil(toy, gamma, step, levels)
     R, M, _, eM, _ = _quadrature(toy, pts, rule=rule, rtol=rtol)
     deriv, d_err = _richardson(-R, hs)
@@ -559,7 +548,7 @@ def gaussian_pointwise_kl_derivative(points, probs, gamma, *, levels=4, step=0.2
     True
     """
     toy = gaussian_toy(points, probs)
-    deriv, d_err, _, _ = _derivative_and_mmse(toy, gamma, step, levels, rule, rtol)
+    deriv, d_err, _, _ = derivative_and_mmse(toy, gamma, step, levels, rule, rtol)
     return deriv, d_err
 
 
@@ -603,7 +592,7 @@ def _tail_cutoff(toy, tail_tol):
     return G, bounds(G)
 
 
-def _nll_integral(toy, rule, rtol):
+def nll_integral_report(toy, rule, rtol):
     """``(value, error, Γ, tail bounds, evaluations)`` for :func:`gaussian_nll_integral`."""
     if toy.K == 1:
         return np.zeros(1), np.zeros(1), 0.0, np.zeros(1), 0
@@ -650,7 +639,7 @@ def gaussian_nll_integral(points, probs, *, rule="trapezoid", rtol=1e-10, return
     >>> bool(np.allclose(nll, -np.log([0.25, 0.75]), rtol=1e-8, atol=0))
     True
     """
-    val, err, _, _, _ = _nll_integral(gaussian_toy(points, probs), rule, rtol)
+    val, err, _, _, _ = nll_integral_report(gaussian_toy(points, probs), rule, rtol)
     return (val, err) if return_error else val
 
 
@@ -681,7 +670,7 @@ def running_nll_integral(points, probs, x0_index, gammas, *, rule="trapezoid", r
         j = None
     if j is None or not 0 <= j < toy.K:
         raise ValueError(f"`x0_index` must be an integer in [0, {toy.K}) (got {x0_index!r}).")
-    g = _as_gammas(gammas, "gammas")
+    g = as_gammas(gammas, "gammas")
     flat = g.ravel()
     order = np.argsort(flat)
     scale = -math.log(toy.probs[j])
@@ -705,114 +694,3 @@ def running_nll_integral(points, probs, x0_index, gammas, *, rule="trapezoid", r
         vals[i], errs[i] = total, total_err
     vals, errs = vals.reshape(g.shape), errs.reshape(g.shape)
     return (vals, errs) if return_error else vals
-
-
-# -- the checks ----------------------------------------------------------------------
-#: The SNRs the derivative checks use by default.
-DEFAULT_GAMMAS = (0.01, 0.1, 1.0, 5.0, 20.0, 50.0)
-#: Relative tolerance of the derivative checks. The Richardson tableau (4 levels, error
-#: O(h0^8)) and the quadrature (rtol 1e-13) are both good to about 1e-11 on the default
-#: toys; 1e-7 leaves room for other toys while still catching any wrong constant.
-TOL_DERIVATIVE = 1e-7
-#: Relative tolerance of the NLL check; the integral is asked for rtol 1e-10.
-TOL_NLL = 1e-8
-_RTOL_DERIVATIVE = 1e-13
-_RTOL_NLL = 1e-10
-
-
-def _derivative_check(toy, gammas, levels, step, pointwise):
-    gammas = [float(g) for g in _as_gammas(gammas).ravel()]
-    lhs, rhs, d_err, q_err = [], [], [], []
-    for g in gammas:
-        deriv, de, m, em = _derivative_and_mmse(toy, g, step, levels, "trapezoid", _RTOL_DERIVATIVE)
-        if not pointwise:  # d/dγ I = Σ_j p_j d/dγ KL_j ; mmse = Σ_j p_j mmse_j
-            deriv, de, m, em = (toy.probs @ v for v in (deriv, de, m, em))
-        lhs.append(deriv), rhs.append(0.5 * m), d_err.append(de), q_err.append(0.5 * em)
-    lhs, rhs = np.array(lhs), np.array(rhs)
-    setup = {
-        **toy.setup(),
-        "gammas": gammas,
-        "richardson_levels": levels,
-        "step": step,
-        "richardson_error": float(np.max(d_err)),
-        "quadrature_error": float(np.max(q_err)),
-    }
-    return lhs, rhs, setup
-
-
-def check_immse(points, probs, gammas=DEFAULT_GAMMAS, *, levels=4, step=0.25, tol=TOL_DERIVATIVE) -> CheckResult:
-    """Check ``d/dγ I(X; Z_γ) = ½ mmse(γ)`` [1] at each γ in ``gammas``.
-
-    lhs: Richardson-extrapolated central difference of I (as
-    :func:`gaussian_information_derivative`); rhs: ½ mmse(γ). Both come from one trapezoid grid
-    per γ. Relative error held to ``tol``.
-    """
-    toy = gaussian_toy(points, probs)
-    lhs, rhs, setup = _derivative_check(toy, gammas, levels, step, pointwise=False)
-    note = (
-        f"lhs: {levels}-level Richardson central difference of I(γ) = H(X) − H(X|Z_γ) (taken on "
-        f"−H(X|Z_γ); H(X) drops out), steps {step}·γ/(1 + γ·max‖Δ‖²/8)·2^-m; rhs: ½ mmse(γ). "
-        f"One trapezoid grid per γ, converged to rtol {_RTOL_DERIVATIVE:.0e}. Relative error held "
-        f"to {tol:.0e}; estimated Richardson error {setup['richardson_error']:.1e}, quadrature "
-        f"error {setup['quadrature_error']:.1e} (absolute)."
-    )
-    return compare("I-MMSE (Gaussian, finite difference)", _REF_IMMSE, setup, lhs, rhs, tol, note=note)
-
-
-def check_pointwise_immse(points, probs, gammas=DEFAULT_GAMMAS, *, levels=4, step=0.25, tol=TOL_DERIVATIVE) -> CheckResult:
-    """Check ``d/dγ KL(p(Z_γ|x_j) ‖ p(Z_γ)) = ½ mmse(x_j, γ)`` [2] for every x_j and γ.
-
-    lhs: as :func:`gaussian_pointwise_kl_derivative`; rhs: ½ mmse(x_j, γ), on the same grid.
-    Relative error, worst over all K·len(gammas) pairs, held to ``tol``.
-    """
-    toy = gaussian_toy(points, probs)
-    lhs, rhs, setup = _derivative_check(toy, gammas, levels, step, pointwise=True)
-    note = (
-        f"lhs: {levels}-level Richardson central difference of KL_j(γ) (taken on −E[−log π_j]; "
-        f"−log p_j drops out), steps {step}·γ/(1 + γ·max‖Δ‖²/8)·2^-m; rhs: ½ mmse(x_j, γ). "
-        f"One trapezoid grid per γ, converged to rtol {_RTOL_DERIVATIVE:.0e}. Worst of "
-        f"{lhs.size} (γ, x_j) pairs; relative error held to {tol:.0e}; estimated Richardson error "
-        f"{setup['richardson_error']:.1e}, quadrature error {setup['quadrature_error']:.1e} (absolute)."
-    )
-    return compare("pointwise I-MMSE (Gaussian, finite difference)", _REF_POINTWISE, setup, lhs, rhs, tol, note=note)
-
-
-def check_gaussian_nll(points, probs, *, tol=TOL_NLL) -> CheckResult:
-    """Check ``−log p(x_j) = ½ ∫_0^∞ mmse(x_j, γ) dγ`` [3] for every x_j.
-
-    rhs: :func:`gaussian_nll_integral` at rtol 1e-10. Relative error held to ``tol``.
-    """
-    toy = gaussian_toy(points, probs)
-    val, err, G, tail, calls = _nll_integral(toy, "trapezoid", _RTOL_NLL)
-    setup = {
-        **toy.setup(),
-        "gamma_cutoff": float(G),
-        "integral_error": float(np.max(err)),
-        "tail_bound": float(np.max(tail)),
-        "mmse_evaluations": calls,
-    }
-    note = (
-        f"rhs: quad_vec (epsrel {_RTOL_NLL:.0e}) over u = log γ in (−∞, log {G:.4g}] of "
-        f"½ e^u mmse(x_j, e^u), each mmse by the trapezoid rule; the dropped tail γ > {G:.4g} "
-        f"is below {np.max(tail):.1e} (Bhattacharyya bound); estimated error "
-        f"{np.max(err):.1e} (absolute, tail included). Relative error held to {tol:.0e}."
-    )
-    return compare("NLL from pointwise MMSE (Gaussian)", _REF_NLL, setup, -np.log(toy.probs), val, tol, note=note)
-
-
-def gaussian_checks(points=None, probs=None) -> list[CheckResult]:
-    """Run the three Gaussian checks.
-
-    With ``points`` and ``probs`` both None, run them on each of
-    :func:`default_gaussian_toys` (a 3-point toy in R^1 and a seeded 4-point toy in R^2);
-    otherwise on the toy given.
-    """
-    if (points is None) != (probs is None):
-        raise ValueError("`points` and `probs` must be given together (or both left None).")
-    toys = default_gaussian_toys() if points is None else [gaussian_toy(points, probs)]
-    out = []
-    for toy in toys:
-        out.append(check_immse(toy.points, toy.probs))
-        out.append(check_pointwise_immse(toy.points, toy.probs))
-        out.append(check_gaussian_nll(toy.points, toy.probs))
-    return out

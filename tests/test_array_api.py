@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import exactdiff as ed
-from exactdiff import _tensor
-from exactdiff.backend import as_xp_table, namespace, to_numpy
-from exactdiff.checks.mdse import DEFAULT_TIMES, _rate_scale, check_theorem_3_1
+from exactdiff.core import tensor as _tensor
+from exactdiff.core.backend import as_xp_table, namespace, to_numpy
+from exactdiff.checks.score_entropy import DEFAULT_TIMES, rate_scale as _rate_scale, check_theorem_3_1
 
 xps = pytest.importorskip("array_api_strict")
 
@@ -36,8 +36,8 @@ def _toys():
     return [
         ("uniform", p0, ed.uniform(N)),
         ("absorbing-loglinear", p0, ed.absorbing(N, ed.LogLinear())),
-        ("random-geometric", p0, ed.ForwardProcess(ed.random_generator(N, seed=5), ed.Geometric(1e-3, 20.0))),
-        ("random-full-support", ed.Distribution.dirichlet(N, L, seed=12), ed.ForwardProcess(ed.random_generator(N, seed=6))),
+        ("random-geometric", p0, ed.ForwardProcess(ed.process.random_generator(N, seed=5), ed.Geometric(1e-3, 20.0))),
+        ("random-full-support", ed.Distribution.dirichlet(N, L, seed=12), ed.ForwardProcess(ed.process.random_generator(N, seed=6))),
     ]
 
 
@@ -65,7 +65,7 @@ SCALARS = {
     "mutual_information": ed.mutual_information,
     "mutual_information_derivative": ed.mutual_information_derivative,
     "marginal_entropy": ed.marginal_entropy,
-    "marginal_entropy_derivative": ed.marginal_entropy_derivative,
+    "marginal_entropy_derivative": ed.information.marginal_entropy_derivative,
     "conditional_entropy": ed.conditional_entropy,
     "mdse": lambda p, proc, t: ed.mdse(p, proc, t),
 }
@@ -130,8 +130,8 @@ def test_masked_closed_forms_on_strict_arrays(lam):
     p0 = ed.Distribution.dirichlet(3, 4, seed=3, zero_fraction=0.3)
     ps = xps.asarray(p0.table)
     floor = 4 * np.log(3)
-    for f in (lambda p: ed.masked_marginal(p, lam), ed.subset_sums,
-              lambda p: ed.mdce(p, lam, pointwise=True), lambda p: ed.mdce_integral(p, max(lam, 0.5))):
+    for f in (lambda p: ed.masked.masked_marginal(p, lam), ed.subset_sums,
+              lambda p: ed.mdce(p, lam, pointwise=True), lambda p: ed.mdce_integral(p, Lambda=max(lam, 0.5))):
         out = f(ps)
         assert namespace(out) is xps
         _close(out, f(p0), floor)
@@ -143,8 +143,8 @@ def test_gauss_legendre_integral_on_strict_arrays_and_theorem_3_2():
     with quad_vec (1e-10 of the max norm), and closes Theorem 3.2 to 1e-10."""
     p0 = ed.Distribution.dirichlet(3, 4, seed=3, zero_fraction=0.3)
     proc = ed.absorbing(3, ed.LogLinear())
-    a, err_a = ed.mdse_integral(xps.asarray(p0.table), proc, 1.0, method="gauss-legendre")
-    b, err_b = ed.mdse_integral(p0, proc, 1.0, method="gauss-legendre")
+    a, err_a = ed.mdse_integral(xps.asarray(p0.table), proc, 1.0, quadrature="gauss-legendre")
+    b, err_b = ed.mdse_integral(p0, proc, 1.0, quadrature="gauss-legendre")
     q, _ = ed.mdse_integral(p0, proc, 1.0)
     assert namespace(a) is xps
     _close(a, b, floor=1.0)
@@ -161,8 +161,8 @@ def test_gauss_legendre_reaches_tiny_probabilities():
     lower end e^{−45}; the lower end now follows min p0 and Theorem 3.2 closes."""
     p0 = ed.Distribution.dirichlet(4, 6, seed=3, alpha=0.1)
     assert p0.table[p0.table > 0].min() < 1e-35
-    proc = ed.ForwardProcess(ed.random_generator(4, seed=4))
-    v, _ = ed.mdse_integral(p0, proc, 30.0, method="gauss-legendre")
+    proc = ed.ForwardProcess(ed.process.random_generator(4, seed=4))
+    v, _ = ed.mdse_integral(p0, proc, 30.0, quadrature="gauss-legendre")
     sup = p0.table > 0
     nll = -np.log(p0.table[sup])
     assert np.max(np.abs(v[sup] + ed.pointwise_kl(p0, proc, 30.0)[sup] - nll) / nll) <= 1e-10
@@ -196,7 +196,7 @@ def test_dense_engine_is_numpy_only():
     with pytest.raises(ValueError, match="NumPy arrays only"):
         ed.pointwise_kl(xps.asarray(p0.table), ed.uniform(2), 0.3, engine="dense")
     with pytest.raises(ValueError, match="NumPy tables only"):
-        ed.mdce(xps.asarray(p0.table), 0.3, method="enumerate")
+        ed.mdce(xps.asarray(p0.table), 0.3, route="enumerate")
 
 
 def test_strict_tables_are_validated():
@@ -250,7 +250,7 @@ def test_cupy_theorem_3_1_and_kernel_on_host():
     tables live on the GPU. Theorem 3.1 holds there to 1e-10."""
     cupy = _cupy_or_skip()
     p0 = ed.Distribution.dirichlet(4, 6, seed=2)
-    proc = ed.ForwardProcess(ed.random_generator(4, seed=3))
+    proc = ed.ForwardProcess(ed.process.random_generator(4, seed=3))
     table = cupy.asarray(p0.table)
     for t in (1e-3, 0.5, 3.0):
         d = ed.pointwise_kl_derivative(table, proc, t)

@@ -8,7 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import exactdiff as ed
+from exactdiff.checks import likelihood as CL
 from exactdiff.checks import masked as CM
+from exactdiff.masked import likelihood as likelihood_module
 
 P0 = ed.Distribution.dirichlet(3, 3, seed=31, zero_fraction=0.25)
 
@@ -19,7 +21,7 @@ P0 = ed.Distribution.dirichlet(3, 3, seed=31, zero_fraction=0.25)
 def test_mdce_closed_form_equals_enumeration(N, L, seed, lam):
     p0 = ed.Distribution.dirichlet(N, L, seed=seed, zero_fraction=0.3)
     a = ed.mdce(p0, lam, pointwise=True)
-    b = ed.mdce(p0, lam, pointwise=True, method="enumerate")
+    b = ed.mdce(p0, lam, pointwise=True, route="enumerate")
     sup = p0.table > 0
     assert np.all(np.isinf(a[~sup])) and np.all(np.isinf(b[~sup]))
     assert np.allclose(a[sup], b[sup], rtol=1e-12, atol=1e-14)
@@ -29,7 +31,7 @@ def test_mdce_closed_form_equals_enumeration(N, L, seed, lam):
 def test_mdse_of_absorbing_equals_scaled_mdce(t):
     """Lemma 3.3 at the optimum: mdse(x0, t) = σ(t)(1−λ)/λ · mdce(x0, λ), two engines."""
     proc = ed.absorbing(3, ed.Constant(1.0))
-    lam = -np.expm1(-t)
+    lam = ed.process.masking_level(proc, t)
     sup = P0.table > 0
     lhs = ed.mdse(P0, proc, t, pointwise=True)[sup]
     rhs = (1 - lam) / lam * ed.mdce(P0, lam, pointwise=True)[sup]
@@ -39,19 +41,19 @@ def test_mdse_of_absorbing_equals_scaled_mdce(t):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("t", [0.05, 0.7])
 def test_lemma_3_3_arbitrary_denoisers(seed, t):
-    assert CM.check_lemma_3_3(N=2, L=3, t=t, seed=seed).passed
+    assert CM.check_lemma_3_3(N=2, L=3, t=t, seed=seed)[0].passed
 
 
 def test_lemma_3_3_needs_normalised_denoiser():
     table = CM.random_denoiser_table(2, 3, seed=4, normalised=False)
-    assert not CM.check_lemma_3_3(N=2, L=3, table=table).passed
+    assert not CM.check_lemma_3_3(N=2, L=3, table=table)[0].passed
 
 
 @pytest.mark.parametrize("schedule, T", [(ed.Constant(1.0), 0.3), (ed.Constant(1.0), 3.0),
                                          (ed.LogLinear(1e-3), 1.0), (ed.Geometric(1e-3, 20.0), 0.6)])
 def test_theorem_3_4_non_optimal_denoiser(schedule, T):
     p0 = ed.Distribution.dirichlet(2, 3, seed=5)
-    assert CM.check_theorem_3_4(p0, schedule, T, seed=7).passed
+    assert CM.check_theorem_3_4(p0, schedule, T, seed=7)[0].passed
 
 
 def test_corollaries_3_6_and_3_7():
@@ -59,16 +61,23 @@ def test_corollaries_3_6_and_3_7():
         assert r.passed, r
 
 
-def test_dropping_kl_fails_corollary_3_7():
-    assert not CM.check_corollary_3_7(P0, Lambda=0.55, include_kl=False)[0].passed
+def test_dropping_kl_fails_corollary_3_7(monkeypatch):
+    monkeypatch.setattr(CM, "_kl_in_lambda", lambda p0, lam: np.zeros_like(ed.Distribution.from_array(P0.table).table))
+    assert not CM.check_corollary_3_7(P0, Lambda=0.55)[0].passed
 
 
-def test_theorem_4_1_and_mutations():
-    ok = CM.check_theorem_4_1(P0)
+def test_theorem_4_1_and_mutations(monkeypatch):
+    ok = CL.check_theorem_4_1(P0)
     assert all(r.passed for r in ok)
     L = P0.L
-    assert not CM.check_theorem_4_1(P0, harmonic=ed.harmonic_number(L - 1))[0].passed  # H_{L-1}
-    assert not CM.check_theorem_4_1(P0, include_empty=False)[0].passed  # drop U = ∅
+    correct = likelihood_module.subset_weight
+    # H_{L-1} for H_L in front of the average: weight B(·)·H_{L−1}/H_L
+    monkeypatch.setattr(likelihood_module, "subset_weight",
+                        lambda n, size: correct(n, size) * ed.harmonic_number(n - 1) / ed.harmonic_number(n))
+    assert not CL.check_theorem_4_1(P0)[0].passed
+    # the fully masked set U = ∅ left out
+    monkeypatch.setattr(likelihood_module, "subset_weight", lambda n, size: np.where(size == 0, 0.0, correct(n, size)))
+    assert not CL.check_theorem_4_1(P0)[0].passed
 
 
 def test_time_free_hand_checked_two_tokens():
@@ -108,7 +117,7 @@ def test_conditional_bad_input():
 def test_eq_18(coupling):
     p0 = ed.Distribution.dirichlet(2, 3, seed=2)
     for y, x in [((0, 1, 1), (1, 1, 0)), ((0, 0, 0), (1, 1, 1))]:
-        assert ed.log_ratio_expectation(p0, y, x, coupling) == pytest.approx(
+        assert ed.log_ratio_expectation(p0, y, x, coupling=coupling) == pytest.approx(
             np.log(p0.table[y] / p0.table[x]), rel=1e-12, abs=1e-14)
 
 
@@ -120,7 +129,7 @@ def test_lambda_outside_unit_interval():
 
 def test_dce_integral_of_oracle_is_nll():
     sup = np.argwhere(P0.table > 0)
-    v = ed.dce_integral(ed.OracleDenoiser(P0), sup, 3, 1.0)
+    v = ed.dce_integral(ed.OracleDenoiser(P0), sup, N=3, Lambda=1.0)
     assert np.allclose(v, -np.log(P0.table[tuple(sup.T)]), rtol=1e-13)
 
 
@@ -131,7 +140,7 @@ def test_dce_integral_of_oracle_is_nll():
 ])
 def test_bad_denoiser_output_rejected(bad, match):
     with pytest.raises(ValueError, match=match):
-        ed.dce_loss([[0, 1, 2]], [[3, 1, 3]], bad, 3)
+        ed.dce_loss(bad, [[0, 1, 2]], [[3, 1, 3]], N=3)
 
 
 # -- the paper's toy data ---------------------------------------------------------------------
@@ -154,43 +163,42 @@ def test_paper_markov_conditional(shared_data):
 
 
 def test_theorem_4_1_catches_wrong_conditionals(monkeypatch):
-    """The Beta-weighted sum telescopes for any set function, so a separate check compares
-    the conditionals with the optimal-denoiser route; corrupting them must fail it."""
-    from exactdiff import masked
+    """The conditionals h_k of the closed forms (``subset_sums``) are checked against the
+    optimal-denoiser route; corrupting them must fail that row while the time-free sum,
+    computed from the marginals directly, still passes."""
+    from exactdiff.masked import optimal as mdce_module
 
-    real = masked._subset_log_marginals
+    real = mdce_module.subset_log_marginals
     rng = np.random.default_rng(0)
 
     def noisy(table):
         return {U: m + 0.01 * rng.standard_normal(m.shape) for U, m in real(table).items()}
 
-    monkeypatch.setattr(masked, "_subset_log_marginals", noisy)
-    results = CM.check_theorem_4_1(P0)
-    assert results[0].passed  # the telescoping identity alone cannot see it
-    assert not results[1].passed  # the conditionals check does
+    monkeypatch.setattr(mdce_module, "subset_log_marginals", noisy)
+    results = CL.check_theorem_4_1(P0)
+    assert results[0].passed  # the time-free sum does not use subset_sums
+    assert not results[1].passed  # the conditionals check sees it
 
 
 @pytest.mark.parametrize("mutation", ["harmonic", "drop-empty"])
 def test_markov_subset_sum_mutations_fail(shared_data, monkeypatch, mutation):
-    """Mutate the Markov chain's subset weights in the library itself."""
-    from exactdiff import markov
-
+    """Mutate the subset weights of the sums over a Markov chain in the library itself."""
     chain = ed.load_distribution(shared_data / "markov_data_table.json")
     x = chain.sample(1, 10, np.random.default_rng(1))[0]
-    truth = -chain.log_prob(x)
-    assert chain.time_free_nll(x) == pytest.approx(truth, rel=1e-12)
-    real = markov._subset_weights
+    truth = chain.nll(x)
+    assert ed.time_free_nll(chain, x) == pytest.approx(truth, rel=1e-12)
+    real = likelihood_module.subset_weight
 
-    def mutated(n):
-        w = real(n)
+    def mutated(n, size):
+        w = real(n, size)
         if mutation == "harmonic":  # H_{n-1} in place of H_n in p(J)
             return w * ed.harmonic_number(n) / ed.harmonic_number(n - 1)
-        return np.concatenate([[0.0], w[1:]])  # the fully masked set dropped
+        return np.where(np.asarray(size) == 0, 0.0, w)  # the fully masked set dropped
 
-    monkeypatch.setattr(markov, "_subset_weights", mutated)
-    assert chain.time_free_nll(x) != pytest.approx(truth, rel=1e-6)
+    monkeypatch.setattr(likelihood_module, "subset_weight", mutated)
+    assert ed.time_free_nll(chain, x) != pytest.approx(truth, rel=1e-6)
     target, context = list(range(5, 10)), list(range(5))
-    assert chain.conditional_nll(x, target, context) != pytest.approx(
+    assert ed.conditional_nll(chain, x, target, context) != pytest.approx(
         chain.exact_conditional_nll(x, target, context), rel=1e-6)
 
 
@@ -207,4 +215,4 @@ def test_checks_refuse_degenerate_parameters():
     with pytest.raises(ValueError, match="lams"):
         CM.check_corollary_3_6(P0, lams=(0.0, 0.5))
     with pytest.raises(ValueError, match="empty"):
-        CM.check_corollary_4_3(P0, [])
+        CL.check_corollary_4_3(P0, [])

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import exactdiff as ed
-from exactdiff import _tensor, memory
+from exactdiff.core import memory
+from exactdiff.core import tensor as _tensor
 
 #: The stated accuracy of the estimate: the measured peak lies within this factor range
 #: of :func:`exactdiff.memory.peak_bytes` (see its module docstring).
@@ -19,7 +20,7 @@ QUANTITIES = {
     "pointwise_kl": lambda p, proc: ed.pointwise_kl(p, proc, 0.5, engine="factorized"),
     "pointwise_kl_derivative": lambda p, proc: ed.pointwise_kl_derivative(p, proc, 0.5, engine="factorized"),
     "mdse": lambda p, proc: ed.mdse(p, proc, 0.5, pointwise=True, engine="factorized"),
-    "marginal_entropy_derivative": lambda p, proc: ed.marginal_entropy_derivative(p, proc, 0.5, engine="factorized"),
+    "marginal_entropy_derivative": lambda p, proc: ed.information.marginal_entropy_derivative(p, proc, 0.5, engine="factorized"),
 }
 
 
@@ -63,7 +64,7 @@ def test_refusal_names_the_need_and_allocates_nothing(limit):
     need = memory.peak_bytes("mdse", 4, 5, 8)
     limit(min(memory.peak_bytes(q, 4, 5, 8) for q in QUANTITIES) - 1)
     for name, f in QUANTITIES.items():
-        with pytest.raises(ValueError, match=r"would need about [0-9.]+ MiB of memory at its peak, more than "
+        with pytest.raises(ValueError, match=r"at its peak would need about [0-9.]+ MiB of memory, more than "
                                              r"the limit of [0-9.]+ MiB") as info:
             f(p0, proc)
         assert f"`{name}` for N=4, n=5, L=8" in str(info.value) and "set_limit" in str(info.value)

@@ -5,7 +5,7 @@ import pytest
 from scipy.linalg import expm
 
 import exactdiff as ed
-from exactdiff._numerics import richardson_derivative
+from exactdiff.core.numerics import richardson_derivative
 
 SCHEDULES = [ed.Constant(1.7), ed.LogLinear(1e-3), ed.Geometric(1e-3, 20.0)]
 
@@ -49,14 +49,14 @@ def test_geometric_validation(kwargs):
 def test_closed_form_kernels(sbar):
     for N in (2, 4):
         u = ed.uniform(N)
-        assert np.allclose(expm(sbar * u.Q), ed.uniform_kernel(N, sbar), rtol=0, atol=1e-14)
+        assert np.allclose(expm(sbar * u.Q), ed.process.uniform_kernel(N, sbar), rtol=0, atol=1e-14)
         a = ed.absorbing(N)
-        assert np.allclose(expm(sbar * a.Q), ed.absorbing_kernel(N, sbar), rtol=0, atol=1e-14)
-        assert np.allclose(a.kernel(ed.Constant().time_of_total(sbar)), ed.absorbing_kernel(N, sbar), atol=1e-14)
+        assert np.allclose(expm(sbar * a.Q), ed.process.absorbing_kernel(N, sbar), rtol=0, atol=1e-14)
+        assert np.allclose(a.kernel(ed.Constant().time_of_total(sbar)), ed.process.absorbing_kernel(N, sbar), atol=1e-14)
 
 
 def test_kernel_columns_are_distributions():
-    proc = ed.ForwardProcess(ed.random_generator(4, seed=2))
+    proc = ed.ForwardProcess(ed.process.random_generator(4, seed=2))
     k = proc.kernel(0.7)
     assert np.all(k >= 0) and np.allclose(k.sum(axis=0), 1.0, atol=1e-14)
 
@@ -82,11 +82,11 @@ def test_invalid_generators(Q, match):
 
 def test_full_space_generator_shape_checked():
     with pytest.raises(ValueError, match="shape"):
-        ed.FullSpaceProcess(ed.random_full_space_generator(2, 2), 3, 2)
+        ed.FullSpaceProcess(ed.process.random_full_space_generator(2, 2), 3, 2)
 
 
 def test_kronecker_sum_is_token_wise():
-    Q = ed.random_generator(3, seed=1)
+    Q = ed.process.random_generator(3, seed=1)
     G = ed.ForwardProcess(Q).full_generator(2)
     K = expm(0.4 * G)
     k = expm(0.4 * Q)

@@ -13,20 +13,16 @@ import os
 
 import numpy as np
 
+from .. import gaussian as G
+from ..information import mdse, mdse_running_integral, mutual_information
+from ..process import Constant, uniform
+from ..sequences import Distribution
+from .style import pyplot, save
+
 
 def gaussian_vs_discrete(out_dir, seed=0):
     """Write ``gaussian_vs_discrete.png`` to ``out_dir`` and return its path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .. import gaussian as G
-    from ..distribution import Distribution
-    from ..information import mutual_information
-    from ..process import uniform
-    from ..schedules import Constant
-    from ..score_entropy import mdse, mdse_running_integral
+    plt = pyplot()
 
     toy = G.default_gaussian_toys(seed)[0]
     pts, probs = toy.points, toy.probs
@@ -74,8 +70,4 @@ def gaussian_vs_discrete(out_dir, seed=0):
     ax.set(xscale="log", xlabel="time t", ylabel="nats", title=r"$\int_0^t \mathrm{mdse}(x_0,s)\,ds$ $\to -\log p_0(x_0)$ (dashed)")
     ax.legend(fontsize=8)
 
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, "gaussian_vs_discrete.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, os.path.join(out_dir, "gaussian_vs_discrete.png"))

@@ -9,16 +9,14 @@ title then says.
 
 from __future__ import annotations
 
-import bisect
 import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ..denoisers import EmpiricalDenoiser, MarkovDenoiser, OracleDenoiser
-from ..distribution import Distribution
-from ..estimators import (
+from ..masked import EmpiricalDenoiser, MarkovDenoiser, OracleDenoiser
+from ..masked.estimators import (
     estimate_log_ratio,
     estimate_nll,
     estimator_moments,
@@ -27,6 +25,9 @@ from ..estimators import (
     moments_from_losses,
 )
 from ..markov import MarkovChain
+from ..sequences import Distribution
+from .style import pyplot as _pyplot
+from .style import save as _save
 
 __all__ = [
     "fig1a_time_free_nll",
@@ -34,7 +35,6 @@ __all__ = [
     "estimator_variance_figure",
     "sequence_toy",
     "markov_toy",
-    "sample_long_sequence",
     "ESTIMATOR_FIGURES",
 ]
 
@@ -62,28 +62,6 @@ def markov_toy(data_dir=None):
     return MarkovChain(T, alphabet="ATGC"), "seeded order-4 chain, Dirichlet(0.5) rows, seed 12345 (shared data absent)"
 
 
-def sample_long_sequence(chain: MarkovChain, n: int, rng) -> np.ndarray:
-    """One run of ``n`` letters of the chain from its initial law, drawn with ``rng``
-    (inverse CDF, one uniform per letter)."""
-    rng = np.random.default_rng(rng)
-    N, k = chain.N, chain.order
-    S = N**k
-    if n <= k:
-        raise ValueError(f"`n` must exceed the order k={k} (got {n}).")
-    first = int(rng.choice(S, p=chain.initial.ravel()))
-    cdf = [list(row[:-1]) for row in np.cumsum(chain.transitions.reshape(S, N), axis=1)]
-    out = np.empty(n, dtype=np.int64)
-    out[:k] = np.unravel_index(first, (N,) * k)
-    letters = [0] * (n - k)
-    ctx, find = first, bisect.bisect_right
-    for t, u in enumerate(rng.random(n - k).tolist()):
-        v = find(cdf[ctx], u)
-        letters[t] = v
-        ctx = (ctx * N + v) % S
-    out[k:] = letters
-    return out
-
-
 def _plot_nll(ax, true, est, stderr, exact_model, what):
     order = np.argsort(true)
     idx = np.arange(true.size)
@@ -96,25 +74,6 @@ def _plot_nll(ax, true, est, stderr, exact_model, what):
     ax.set_ylabel(f"{what} (nats)")
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
-
-
-def _save(fig, path):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return str(path)
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def fig1a_time_free_nll(path="figures/fig1a_time_free_nll.png", *, n_samples=10**6, draws=2**15,
@@ -163,7 +122,7 @@ def fig1b_conditional_nll(path="figures/fig1b_conditional_nll.png", *, n_letters
     """
     plt = _pyplot()
     chain, source = markov_toy(data_dir)
-    run = sample_long_sequence(chain, n_letters, np.random.default_rng(seed))
+    run = chain.sample(1, n_letters, np.random.default_rng(seed))[0]
     c = MarkovDenoiser(run, chain.N, chain.order, alphabet=chain.alphabet)
     L = prompt + response
     context, target = list(range(prompt)), list(range(prompt, L))
@@ -242,8 +201,8 @@ def estimator_variance_figure(path="figures/estimator_variance.png", *, eps=1e-3
     ax.grid(alpha=0.3, which="both")
     ax = axes[1]
     for coupling, color in (("coupled", "tab:purple"), ("decoupled", "tab:gray")):
-        m = log_ratio_moments(c, y0, x0, coupling)
-        mc = _mc_variance(lambda n: estimate_log_ratio(c, y0, x0, int(n), rng, coupling).estimate, ns, reps)
+        m = log_ratio_moments(c, y0, x0, coupling=coupling)
+        mc = _mc_variance(lambda n: estimate_log_ratio(c, y0, x0, int(n), rng, coupling=coupling).estimate, ns, reps)
         ax.loglog(grid, m.variance / grid, "-", color=color, label=f"{coupling}: Var[D] = {m.variance:.3g}")
         ax.errorbar(ns, mc[:, 0], yerr=2 * mc[:, 1], fmt="o", color=color, ms=4, capsize=2)
         result["curves"][f"log_ratio_{coupling}"] = dict(exact_variance=m.variance, mc=mc.tolist())
@@ -259,7 +218,7 @@ def estimator_variance_figure(path="figures/estimator_variance.png", *, eps=1e-3
     xq = np.array(np.unravel_index(np.argmax(q0.table), q0.table.shape))
     losses, sizes = mask_losses(cq, xq)
     eps_grid = np.geomspace(1e-10, 0.5, 60)
-    var_ti = np.array([moments_from_losses(losses, sizes, "time_integral", e).variance for e in eps_grid])
+    var_ti = np.array([moments_from_losses(losses, sizes, "time_integral", eps=e).variance for e in eps_grid])
     m_ti0 = moments_from_losses(losses, sizes, "time_integral")
     ax.semilogx(eps_grid, var_ti, "-", color="tab:orange", label="time-integral: exact Var[D](ε)")
     slope = m_ti0.log_divergence
@@ -271,7 +230,7 @@ def estimator_variance_figure(path="figures/estimator_variance.png", *, eps=1e-3
     pts = []
     for e in (1e-1, 1e-2, 1e-3):
         est = estimate_nll(cq, xq, "time_integral", mc_draws, rng, eps=e)
-        m = moments_from_losses(losses, sizes, "time_integral", e)
+        m = moments_from_losses(losses, sizes, "time_integral", eps=e)
         pts.append((e, float(est.samples.var(ddof=1)), m.variance, m.variance_stderr(mc_draws)))
     pts = np.array(pts)
     ax.errorbar(pts[:, 0], pts[:, 1], yerr=2 * pts[:, 3], fmt="o", color="tab:orange", ms=4, capsize=2,

@@ -7,35 +7,24 @@ import os
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from ..information import mdse, mdse_running_integral, mutual_information, mutual_information_derivative, pointwise_kl
+from ..masked import mdce, unmasked_size_law
+from ..process import absorbing, masking_time, uniform
+from ..sequences import Distribution
+from .style import pyplot as _plt
+from .style import save
 
 
 def _save(fig, out_dir, name):
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, name)
-    fig.savefig(path, dpi=110)
-    _plt().close(fig)
-    return path
+    return save(fig, os.path.join(out_dir, name))
 
 
 def _toy(seed):
-    from ..distribution import Distribution
-
     return Distribution.dirichlet(3, 3, alpha=0.5, seed=seed + 11)
 
 
 def information_curves(out_dir, seed=0):
     """I(x0; x_t), its exact derivative and −mdse(t), uniform and absorbing processes."""
-    from ..information import mutual_information, mutual_information_derivative
-    from ..process import absorbing, uniform
-    from ..score_entropy import mdse
 
     plt = _plt()
     p0 = _toy(seed)
@@ -58,8 +47,6 @@ def information_curves(out_dir, seed=0):
 
 def pointwise_kl_curves(out_dir, seed=0):
     """KL(p_{t|0}(·|x0) ‖ p_t) against t for several x0, uniform process."""
-    from ..information import pointwise_kl
-    from ..process import uniform
 
     plt = _plt()
     p0 = _toy(seed)
@@ -81,9 +68,6 @@ def pointwise_kl_curves(out_dir, seed=0):
 
 def running_nll(out_dir, seed=0):
     """∫_0^t mdse(x0, s) ds converging to −log p0(x0) (Theorem 3.2), absorbing process."""
-    from ..information import pointwise_kl
-    from ..process import absorbing
-    from ..score_entropy import mdse_running_integral
 
     plt = _plt()
     p0 = _toy(seed)
@@ -107,15 +91,12 @@ def running_nll(out_dir, seed=0):
 
 def i_mdce(out_dir, seed=0):
     """I-MDCE in λ (Corollary 3.6): d/dλ I(x0; x_λ) = −mdce(λ)/λ."""
-    from ..information import mutual_information, mutual_information_derivative
-    from ..masked import mdce
-    from ..process import absorbing
 
     plt = _plt()
     p0 = _toy(seed)
     proc = absorbing(3)
     lams = np.linspace(0.01, 0.99, 60)
-    ts = -np.log1p(-lams)
+    ts = [masking_time(proc, lam) for lam in lams]
     I = [mutual_information(p0, proc, t) for t in ts]
     dI = [mutual_information_derivative(p0, proc, t) / (1 - lam) for t, lam in zip(ts, lams)]
     marks = lams[::5]
@@ -131,7 +112,6 @@ def i_mdce(out_dir, seed=0):
 
 def time_free_weights(out_dir, seed=0):
     """The law of the unmasked-set size |U| in Theorem 4.1, P(|U|=k) = 1/((L−k)H_L)."""
-    from ..masked import unmasked_size_law
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)

@@ -1,0 +1,30 @@
+"""``exactdiff figures``: regenerate the gallery of :mod:`exactdiff.figures`."""
+
+from __future__ import annotations
+
+import argparse
+
+FIGURES_EXAMPLE = """examples:
+  exactdiff figures --out figures            # the whole gallery
+  exactdiff figures --out /tmp/f --only i_mdce running_nll
+"""
+
+
+def cmd_figures(args):
+    from ..figures import generate_all
+
+    for path in generate_all(args.out, seed=args.seed, names=args.only, progress=not args.no_progress):
+        print(path)
+    return 0
+
+
+
+def add_parser(sub):
+    f = sub.add_parser("figures", help="regenerate every figure of the gallery",
+                       epilog=FIGURES_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    f.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
+    f.add_argument("--only", nargs="+", metavar="NAME", help="only these figures")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--no-progress", action="store_true")
+    f.set_defaults(func=cmd_figures)
+    return f

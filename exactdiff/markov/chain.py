@@ -1,0 +1,452 @@
+"""k-th order Markov chains over an alphabet: exact laws of L letters, sampling, and
+exact conditionals p0(x^i | x^U) by forward–backward on the context chain
+(:mod:`exactdiff.markov.forward_backward`), for sequences of any length: V^L is never
+enumerated.
+
+The subset sums of Theorem 4.1 and Corollary 4.3 share forward messages between visible
+sets with the same prefix and backward messages between sets with the same suffix, and
+meet in the middle of the target; see :meth:`MarkovChain.subset_terms`. The weighted sums
+themselves are in :mod:`exactdiff.masked.likelihood`.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+import numpy as np
+
+from ..core import memory
+from ..core.validation import (
+    SUM_ATOL,
+    as_probability_table,
+    as_token_array,
+    check_count,
+    check_positions,
+    check_rng,
+    check_target_context,
+    show_masked,
+    show_tokens,
+)
+from ..sequences import Distribution, SequenceSpace
+from . import forward_backward as fb
+
+__all__ = ["MarkovChain", "MAX_SUBSETS"]
+
+#: Largest number of subsets the exact subset sums accept unless told otherwise:
+#: 2^16, which covers the paper's 16-letter response (2^16 − 1 = 65,535 subsets).
+MAX_SUBSETS = 2**16
+
+
+class MarkovChain:
+    """A k-th order Markov chain over N letters.
+
+    Parameters
+    ----------
+    transitions : array_like, shape (N,)*(k+1)
+        ``transitions[c_1, ..., c_k, v] = P(x^{j} = v | x^{j-k..j-1} = c)``; every row
+        (last axis) sums to 1.
+    initial : array_like, shape (N,)*k, optional
+        The law of the first k letters. When omitted, the chain's stationary law on
+        contexts is used: the unique π on N^k with π(c') = Σ_c π(c) P(c → c'), where
+        c → c' shifts in one letter. If the context chain has no unique stationary law,
+        a ``ValueError`` asks for ``initial``.
+    alphabet : str, optional
+        N characters naming the letters.
+    """
+
+    def __init__(self, transitions, initial=None, alphabet: str | None = None):
+        T = np.asarray(transitions, dtype=np.float64)
+        if T.ndim < 2 or len(set(T.shape)) != 1:
+            raise ValueError(f"`transitions` must have shape (N,)*(k+1) with k >= 1 (got {T.shape}).")
+        if np.any(T < 0) or not np.all(np.isfinite(T)):
+            raise ValueError("`transitions` must be finite and non-negative.")
+        rows = T.sum(axis=-1)
+        if np.any(np.abs(rows - 1) > SUM_ATOL):
+            bad = np.unravel_index(np.argmax(np.abs(rows - 1)), rows.shape)
+            raise ValueError(f"every row of `transitions` must sum to 1 (context {show_tokens(bad, alphabet)} "
+                             f"sums to {rows[bad]:.12g}).")
+        self.transitions = T
+        self.N = T.shape[0]
+        self.order = T.ndim - 1
+        self.alphabet = alphabet
+        SequenceSpace(self.N, 1, alphabet=alphabet)  # validates the alphabet
+        self.transitions.setflags(write=False)
+        if initial is None:
+            self.initial = self.stationary()
+            self.initial_is_stationary = True
+        else:
+            self.initial = as_probability_table(initial, name="initial", shape=(self.N,) * self.order)
+            self.initial_is_stationary = False
+        self.initial.setflags(write=False)
+        self._tensors = fb.chain_tensors(self.transitions, self.initial)
+
+    @classmethod
+    def from_dict(cls, table: dict, initial=None, alphabet: str | None = None) -> "MarkovChain":
+        """From ``{context: {letter: probability}}``, the format of ``markov_data_table.json``.
+
+        The order k is the context length. Without ``alphabet``, the letters are taken
+        in the order of the first row's keys. Every context must be present.
+        """
+        if not table:
+            raise ValueError("`table` must not be empty.")
+        first_ctx, first_row = next(iter(table.items()))
+        if alphabet is None:
+            alphabet = "".join(first_row)
+        k, N = len(first_ctx), len(alphabet)
+        space = SequenceSpace(N, k, alphabet=alphabet)
+        T = np.full((N,) * (k + 1), np.nan)
+        for ctx, row in table.items():
+            if len(ctx) != k:
+                raise ValueError(f"context {ctx!r} must have length k={k}.")
+            c = space.encode(ctx)
+            for letter, p in row.items():
+                if letter not in alphabet:
+                    raise ValueError(f"letter {letter!r} of context {ctx!r} is outside the alphabet {alphabet!r}.")
+                T[c + (alphabet.index(letter),)] = float(p)
+        if np.any(np.isnan(T)):
+            missing = np.argwhere(np.isnan(T))[0]
+            raise ValueError(f"the table misses context/letter {space.decode(missing[:k])!r}/{alphabet[missing[k]]!r}.")
+        return cls(T, initial=initial, alphabet=alphabet)
+
+    def context_matrix(self) -> np.ndarray:
+        """The N^k × N^k transition matrix of the context chain, P[c, c'] (row convention)."""
+        N, k = self.N, self.order
+        memory.refuse(8 * N ** (2 * k), f"the context matrix of an order-{k} chain over N={N} letters "
+                      f"({N}^{k} = {N**k:,} contexts)")
+        P = np.zeros((N**k, N**k))
+        ctx = np.arange(N**k)
+        for v in range(N):
+            nxt = (ctx * N) % (N**k) + v
+            P[ctx, nxt] += self.transitions.reshape(N**k, N)[:, v]
+        return P
+
+    def stationary(self) -> np.ndarray:
+        """The stationary law of the context chain, shape (N,)*k: the least-squares
+        solution of π(P − I) = 0, Σπ = 1, checked to be unique. Dense in the N^k
+        contexts (about five N^k × N^k arrays); refused before allocating when that
+        does not fit in memory."""
+        N, k = self.N, self.order
+        memory.refuse(5 * 8 * N ** (2 * k), f"the stationary law of an order-{k} chain over N={N} letters "
+                      f"({N}^{k} = {N**k:,} contexts; pass `initial` to avoid it)")
+        P = self.context_matrix()
+        m = P.shape[0]
+        A = np.vstack([P.T - np.eye(m), np.ones((1, m))])
+        b = np.zeros(m + 1)
+        b[-1] = 1.0
+        pi, *_ = np.linalg.lstsq(A, b, rcond=None)
+        if np.linalg.matrix_rank(A) < m or np.abs(A @ pi - b).max() > 1e-10 or pi.min() < -1e-12:
+            raise ValueError("the context chain has no unique stationary law; pass `initial`.")
+        pi = np.clip(pi, 0.0, None)
+        return (pi / pi.sum()).reshape((self.N,) * self.order)
+
+    def to_table(self, L: int) -> np.ndarray:
+        """The exact law of the first L letters, shape (N,)*L (enumerates N^L states)."""
+        L = check_count(L, "L")
+        memory.refuse(2 * 8 * self.N**L, f"the law of L={L} letters (N^L = {self.N}^{L} states)")
+        k = self.order
+        if L <= k:
+            return self.initial.sum(axis=tuple(range(L, k))) if L < k else self.initial.copy()
+        table = self.initial
+        for _ in range(L - k):
+            table = table[..., None] * self.transitions  # broadcasts over the last k axes
+        return table
+
+    def to_distribution(self, L: int) -> Distribution:
+        """The law of the first L letters as a :class:`~exactdiff.Distribution`."""
+        return Distribution(self.to_table(L), alphabet=self.alphabet)
+
+    def nll(self, x) -> float:
+        """Exact −log p(x) of a sequence of any length, without enumeration (``inf`` for
+        an impossible sequence), as :meth:`Distribution.nll <exactdiff.Distribution.nll>`."""
+        tokens = self._encode(x)
+        k = self.order
+        if len(tokens) < k:
+            return float(-self.log_marginal(tokens, range(len(tokens))))
+        with np.errstate(divide="ignore"):
+            lp = np.log(self.initial[tuple(tokens[:k])])
+            for j in range(k, len(tokens)):
+                lp += np.log(self.transitions[tuple(tokens[j - k: j + 1])])
+        return float(-lp)
+
+    def sample(self, n: int, L: int, rng) -> np.ndarray:
+        """``n`` sequences of length ``L`` drawn with ``rng`` (a ``numpy.random.Generator``
+        or a seed), shape (n, L).
+
+        Inverse-CDF sampling with one uniform per letter: the first k letters from the
+        initial law, then each letter from its row of ``transitions``. Many sequences are
+        drawn position by position, vectorised over the rows; a single long sequence
+        (n = 1, e.g. millions of letters to fit a model on) letter by letter with
+        ``bisect`` on plain lists, which is much faster than numpy calls per letter.
+        """
+        rng = check_rng(rng)
+        n, L = check_count(n, "n"), check_count(L, "L")
+        N, k = self.N, self.order
+        S = N**k
+        cdf = np.cumsum(self.transitions.reshape(S, N), axis=1)
+        first = rng.choice(S, size=n, p=self.initial.ravel())
+        out = np.empty((n, L), dtype=np.int64)
+        out[:, : min(k, L)] = np.stack(np.unravel_index(first, (N,) * k), axis=1)[:, : min(k, L)]
+        if L <= k:
+            return out
+        if n == 1:
+            rows = cdf[:, :-1].tolist()
+            ctx, letters = int(first[0]), []
+            for u in rng.random(L - k).tolist():
+                v = bisect.bisect_right(rows[ctx], u)
+                letters.append(v)
+                ctx = (ctx * N + v) % S
+            out[0, k:] = letters
+            return out
+        ctx = first
+        for j in range(k, L):
+            u = rng.random(n)[:, None]
+            out[:, j] = np.minimum((u > cdf[ctx]).sum(axis=1), N - 1)
+            ctx = (ctx * N + out[:, j]) % S
+        return out
+
+    # ------------------------------------------------------------------------------------
+    # Exact conditionals by forward–backward on the context chain.
+    # ------------------------------------------------------------------------------------
+
+    def _encode(self, x) -> np.ndarray:
+        """Tokens of ``x`` (a string over the alphabet or a token sequence), as int64."""
+        if isinstance(x, np.ndarray):
+            x = x.tolist()
+        if len(x) == 0:
+            raise ValueError("`x` must have at least one letter (got an empty sequence).")
+        return np.asarray(SequenceSpace(self.N, len(x), alphabet=self.alphabet).encode(x), dtype=np.int64)
+
+    def _padded(self, tokens: np.ndarray, visible: np.ndarray):
+        """Tokens and visibility padded with hidden positions to length >= k (a sequence
+        shorter than the order is the first letters of a longer one)."""
+        pad = max(0, self.order - tokens.shape[-1])
+        if pad:
+            tokens = np.concatenate([tokens, np.zeros(tokens.shape[:-1] + (pad,), dtype=np.int64)], axis=-1)
+            visible = np.concatenate([visible, np.zeros(visible.shape[:-1] + (pad,), dtype=bool)], axis=-1)
+        return tokens, visible
+
+    def log_marginal(self, x, visible) -> float:
+        """Exact log p0(x^U): the letters of ``x`` at the positions ``visible``, all
+        other positions summed out (one scaled forward pass, no enumeration).
+
+        Parameters
+        ----------
+        x : str or sequence of int, length L
+            The sequence; letters outside U are ignored.
+        visible : iterable of int
+            The positions U ⊆ {0..L−1}. ``log_marginal(x, range(L)) == -nll(x)``.
+
+        Returns
+        -------
+        float
+            log p0(x^U) in nats; ``0.0`` for U = ∅ and ``-inf`` for an impossible x^U.
+        """
+        tokens = self._encode(x)
+        U = check_positions(visible, len(tokens), "visible")
+        if not U:
+            return 0.0
+        mask = np.zeros(len(tokens), dtype=bool)
+        mask[list(U)] = True
+        return fb.log_marginal(self._tensors, *self._padded(tokens, mask))
+
+    def posteriors(self, x) -> np.ndarray:
+        """The optimal denoiser of the chain on query rows: p0(x^i = v | x^{UM_b}).
+
+        Parameters
+        ----------
+        x : int array, shape (B, L)
+            Noisy sequences of any length L; the mask id is ``N``. Row b's visible set
+            UM_b is its unmasked positions; masked positions are summed out.
+
+        Returns
+        -------
+        ndarray, shape (B, L, N)
+            The exact conditional law of every masked letter given the visible letters of
+            its row (forward–backward, O(B · L · N^{k+1}) work); the one-hot of the
+            letter at visible positions.
+
+        Raises ``ValueError`` when the visible letters of a row with a masked position
+        have probability 0 (the conditional is undefined), naming that context.
+        """
+        x = as_token_array(x, self.N + 1, "x")
+        tokens, visible = self._padded(np.where(x == self.N, 0, x), x != self.N)
+        out = fb.posteriors(self._tensors, tokens, visible)[:, : x.shape[1]]
+        bad = np.isnan(out).any(axis=(1, 2))
+        if bad.any():
+            b = int(np.argmax(bad))
+            raise ValueError(f"the context {self._describe(x[b])} of query row {b} (_ = masked) has probability 0 "
+                             f"under the chain: p0(x^i | x^U) is undefined.")
+        return out
+
+    def _describe(self, row) -> str:
+        return show_masked(row, self.N, self.alphabet)
+
+    def conditional(self, x, i: int, visible) -> np.ndarray:
+        """Exact conditional law p0(x^i = · | x^U) of one position, by forward–backward.
+
+        .. math::
+
+            p_0(x^i = v \\mid x^U) = \\frac{\\sum_c \\alpha_s(c)\\, \\beta_s(c)\\, 1[c \\ni v]}
+                                        {\\sum_c \\alpha_s(c)\\, \\beta_s(c)}
+
+        where:
+
+        - c runs over contexts (the k letters ending at s = max(i, k−1)),
+        - α_s(c) ∝ p0(context c at s, x^{U ∩ [0, s]}) with position i hidden,
+        - β_s(c) = p0(x^{U ∩ (s, L)} | context c at s),
+        - "c ∋ v" means c has letter v at position i.
+
+        Positions outside U are summed out. Messages are rescaled at every step, so
+        entries as small as 1e-8 (or 1e-300) cause no underflow.
+
+        Parameters
+        ----------
+        x : str or sequence of int, length L
+        i : int
+            The position, 0 ≤ i < L, not in ``visible``.
+        visible : iterable of int
+            The visible positions U.
+
+        Returns
+        -------
+        ndarray, shape (N,)
+            The conditional law, summing to 1.
+
+        Raises ``ValueError`` when ``i`` is in ``visible`` and when p0(x^U) = 0 (naming
+        the context), as :meth:`Distribution.conditional <exactdiff.Distribution.conditional>`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> chain = MarkovChain(np.array([[0.9, 0.1], [0.2, 0.8]]))
+        >>> p = chain.to_table(3)
+        >>> ref = p[0, :, 1] / p[0, :, 1].sum()
+        >>> bool(np.allclose(chain.conditional((0, 1, 1), 1, [0, 2]), ref, rtol=1e-14, atol=0))
+        True
+        """
+        tokens = self._encode(x)
+        L = len(tokens)
+        (i,) = check_positions([i], L, "i")
+        U = check_positions(visible, L, "visible")
+        if i in U:
+            raise ValueError(f"`i`={i} is in `visible`: the conditional of a visible position is undefined here.")
+        row = np.full(L, self.N)
+        row[list(U)] = tokens[list(U)]
+        return self.posteriors(row[None])[0, i]
+
+    def log_conditionals(self, x, masks) -> np.ndarray:
+        """Exact log p0(x^i | x^{U_b}) for many visible sets U_b at once, every masked i.
+
+        A batched forward–backward (:meth:`posteriors`): O(B · L · N · N^k) work, no
+        enumeration of V^L.
+
+        Parameters
+        ----------
+        x : str or sequence of int, length L
+        masks : array_like of bool, shape (B, L)
+            ``masks[b, j]`` is True when position j is in U_b (visible).
+
+        Returns
+        -------
+        ndarray, shape (B, L)
+            ``out[b, i] = log p0(x^i | x^{U_b})`` at masked positions (i ∉ U_b), ``-inf``
+            where that conditional is 0; ``0.0`` at visible positions (log 1), so that a
+            row's sum is Σ_{i ∉ U_b} log p0(x^i | x^{U_b}). Raises ``ValueError`` when
+            some x^{U_b} with a masked position has probability 0.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> chain = MarkovChain(np.array([[0.9, 0.1], [0.2, 0.8]]))
+        >>> out = chain.log_conditionals((0, 1, 1), np.array([[True, False, True]]))
+        >>> bool(np.isclose(out[0, 1], np.log(chain.conditional((0, 1, 1), 1, [0, 2])[1]), rtol=1e-14))
+        True
+        """
+        tokens = self._encode(x)
+        L = len(tokens)
+        m = np.asarray(masks)
+        if m.ndim != 2 or m.shape[1] != L:
+            raise ValueError(f"`masks` must have shape (B, L) with L={L} (got {m.shape}).")
+        if m.dtype != bool:
+            if not np.issubdtype(m.dtype, np.integer) or not np.isin(m, (0, 1)).all():
+                raise ValueError("`masks` must be boolean (True = visible) or hold only 0 and 1.")
+            m = m.astype(bool)
+        rows = np.where(m, tokens[None, :], self.N)
+        probs = self.posteriors(rows)
+        picked = np.take_along_axis(probs, np.broadcast_to(tokens, m.shape)[:, :, None], axis=2)[:, :, 0]
+        with np.errstate(divide="ignore"):
+            return np.where(m, 0.0, np.log(picked))
+
+    def subset_terms(self, x, target=None, context=(), max_subsets: int = MAX_SUBSETS) -> np.ndarray:
+        """The exact per-size sums of conditional NLLs behind Theorem 4.1 and Corollary 4.3.
+
+        .. math::
+
+            h_m = \\sum_{J \\subseteq T,\\ |J| = m} \\; \\sum_{i \\in T \\setminus J}
+                  -\\log p_0(x^i \\mid x^{J \\cup C}), \\qquad m = 0, …, |T| − 1,
+
+        where T is ``target`` (default: every position), C is ``context`` and the
+        positions outside T ∪ C are summed out. With C = ∅ and T = [L] this is the
+        h_k(x0) of the closed form of mdce (MATH.md).
+
+        Every one of the |T| · 2^{|T|−1} conditionals is computed, exactly, as a ratio
+        of two forward–backward contractions, meeting in the middle of the target
+        (:func:`exactdiff.markov.forward_backward.subset_terms`). Work
+        O(|T| · 2^{|T|} · N^k), memory O(2^{|T|/2} · N^k).
+
+        Parameters
+        ----------
+        x : str or sequence of int, length L
+        target, context : iterable of int
+            Disjoint sets of positions; ``target`` must not be empty.
+        max_subsets : int
+            Refuse (``ValueError``) when the number 2^{|T|} − 1 of proper subsets J ⊊ T
+            exceeds it. Time and memory grow like 2^{|T|} · N^k.
+
+        Returns
+        -------
+        ndarray, shape (|T|,)
+            h_0, …, h_{|T|−1}; ``inf`` entries when p0(x^{T ∪ C}) = 0. Raises
+            ``ValueError`` when p0(x^C) = 0 (the conditionals are undefined).
+        """
+        tokens = self._encode(x)
+        L = len(tokens)
+        T, C = check_target_context(L, range(L) if target is None else target, context)
+        n = len(T)
+        if 2**n - 1 > max_subsets:
+            raise ValueError(
+                f"the exact sum over J ⊊ T with |T|={n} needs 2^{n} − 1 = {2**n - 1:,} subsets, "
+                f"more than `max_subsets`={max_subsets:,}; raise `max_subsets` "
+                f"(time and memory grow like 2^|T| · N^k) or use a Monte Carlo estimator."
+            )
+        S = self.N**self.order
+        memory.refuse(6 * 8 * 2**n + (n + 4) * 8 * S * 2 ** (n - n // 2 + 1),
+                      f"the exact subset sum over |T|={n} target positions with N^k={S} contexts")
+        self._check_context(tokens, C)
+        roles = np.full(L, fb.HIDDEN)
+        roles[list(C)] = fb.VISIBLE
+        roles[list(T)] = fb.FREE
+        padded, visible = self._padded(tokens, roles != fb.HIDDEN)
+        roles = np.concatenate([roles, np.full(len(padded) - L, fb.HIDDEN)])
+        if fb.log_marginal(self._tensors, padded, visible) == -np.inf:
+            return np.full(n, np.inf)
+        return fb.subset_terms(self._tensors, padded, roles)
+
+    def _check_context(self, tokens, C):
+        """Raise ``ValueError`` naming the context when p0(x^C) = 0."""
+        if C and self.log_marginal(tokens, C) == -np.inf:
+            row = np.full(len(tokens), self.N)
+            row[list(C)] = tokens[list(C)]
+            raise ValueError(f"the context {self._describe(row)} (_ = not in the context) has probability 0 "
+                             f"under the chain: p0(x^T | x^C) is undefined.")
+
+    def exact_conditional_nll(self, x, target, context) -> float:
+        """−log p0(x^T | x^C) = −log p0(x^{T ∪ C}) + log p0(x^C), by two forward passes
+        (:meth:`log_marginal`); the independent route for the Corollary 4.3 subset sum.
+
+        Raises ``ValueError`` if p0(x^C) = 0, naming the context.
+        """
+        tokens = self._encode(x)
+        T, C = check_target_context(len(tokens), target, context)
+        self._check_context(tokens, C)
+        return float(self.log_marginal(tokens, C) - self.log_marginal(tokens, T + C))

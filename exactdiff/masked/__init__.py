@@ -1,0 +1,71 @@
+"""Masked diffusion, exactly.
+
+- :mod:`~exactdiff.masked.weights`: H_n and the subset weight B(n − m, m + 1) of the
+  time-free formulas (one home);
+- :mod:`~exactdiff.masked.optimal`: masked marginals, the optimal denoiser, the subset sums
+  h_k and the minimum DCE in closed form;
+- :mod:`~exactdiff.masked.dce`: the DCE of any denoiser, by enumerating masks;
+- :mod:`~exactdiff.masked.denoisers`: the denoiser protocol and built-in denoisers;
+- :mod:`~exactdiff.masked.likelihood`: the exact time-free, conditional and log-ratio sums;
+- :mod:`~exactdiff.masked.estimators`: Monte Carlo estimators and their exact moments.
+"""
+
+from .dce import dce_integral, dce_loss, expected_dce, mask_patterns
+from .denoisers import (
+    CorruptedDenoiser,
+    EmpiricalDenoiser,
+    MarkovDenoiser,
+    OracleDenoiser,
+    TableDenoiser,
+    empirical_table,
+    evaluate_denoiser,
+)
+from .estimators import (
+    Estimate,
+    EstimatorMoments,
+    estimate_conditional_nll,
+    estimate_log_ratio,
+    estimate_nll,
+    estimator_moments,
+    log_ratio_moments,
+    mask_losses,
+)
+from .likelihood import conditional_nll, exact_conditional_nll, log_ratio_expectation, time_free_nll
+from .optimal import masked_marginal, mdce, mdce_integral, optimal_denoiser_table, subset_sums, visible_marginal_table
+from .weights import harmonic_number, subset_weight, time_free_weights, unmasked_size_law
+
+__all__ = [
+    "CorruptedDenoiser",
+    "EmpiricalDenoiser",
+    "Estimate",
+    "EstimatorMoments",
+    "MarkovDenoiser",
+    "OracleDenoiser",
+    "TableDenoiser",
+    "conditional_nll",
+    "dce_integral",
+    "dce_loss",
+    "empirical_table",
+    "estimate_conditional_nll",
+    "estimate_log_ratio",
+    "estimate_nll",
+    "estimator_moments",
+    "evaluate_denoiser",
+    "exact_conditional_nll",
+    "expected_dce",
+    "harmonic_number",
+    "log_ratio_expectation",
+    "log_ratio_moments",
+    "mask_losses",
+    "mask_patterns",
+    "masked_marginal",
+    "mdce",
+    "mdce_integral",
+    "optimal_denoiser_table",
+    "subset_sums",
+    "subset_weight",
+    "time_free_nll",
+    "time_free_weights",
+    "unmasked_size_law",
+    "visible_marginal_table",
+]
