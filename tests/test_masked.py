@@ -210,7 +210,7 @@ def test_bad_tokens_rejected_by_conditional():
 
 
 def test_checks_refuse_degenerate_parameters():
-    with pytest.raises(ValueError, match="t"):
+    with pytest.raises(ValueError, match=r"`t` must be > 0: at t = 0 nothing is masked"):
         CM.check_lemma_3_3(t=0.0)
     with pytest.raises(ValueError, match="lams"):
         CM.check_corollary_3_6(P0, lams=(0.0, 0.5))

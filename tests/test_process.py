@@ -30,7 +30,7 @@ def test_loglinear_lambda():
 
 @pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf")])
 def test_negative_or_bad_time(bad):
-    with pytest.raises(ValueError, match="t"):
+    with pytest.raises(ValueError, match=r"`t` must be a finite time >= 0"):
         ed.Constant().total(bad)
 
 

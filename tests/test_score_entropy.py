@@ -228,5 +228,5 @@ def test_mdse_and_kl_derivative_refuse_zero_noise():
     proc = ed.uniform(3)
     for f in (lambda: ed.mdse(P0, proc, 0.0, pointwise=True), lambda: ed.pointwise_kl_derivative(P0, proc, 0.0),
               lambda: ed.mutual_information_derivative(P0, proc, 0.0)):
-        with pytest.raises(ValueError, match="t"):
+        with pytest.raises(ValueError, match=r"`t` must be > 0 here: at σ̄\(t\) = 0"):
             f()

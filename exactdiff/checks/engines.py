@@ -13,7 +13,8 @@ from .score_entropy import rate_scale, sample_x0, setup_of
 __all__ = ["check_engines_agree", "check_concrete_score"]
 
 #: Both engines form a KL as a difference of O(L log n) terms and an mdse from O(L n)
-#: rate-weighted terms; measured agreement is below 1e-14 relative to those sizes.
+#: rate-weighted terms; measured agreement, relative to those sizes: below 4e-15 for the
+#: KL (held to TOL_ENGINES) and 2e-13 for mdse (held to 10·TOL_ENGINES).
 TOL_ENGINES = 1e-12
 
 
@@ -47,7 +48,7 @@ def check_engines_agree(p0, process, t, *, setup=None, seed=0, tol=TOL_ENGINES):
     return [
         compare("dense = factorized: pointwise KL", "engine", info, a, b, tol,
                 np.maximum(np.maximum(np.abs(a), np.abs(b)), floor), "rel. to max(|value|, L log n)"),
-        compare("dense = factorized: pointwise mdse", "engine", info, ma, mb, tol,
+        compare("dense = factorized: pointwise mdse", "engine", info, ma, mb, 10 * tol,
                 np.maximum(np.maximum(np.abs(ma), np.abs(mb)), rate_scale(process, t, table.ndim)),
                 "rel. to max(|value|, σ(t)·L·max|Q_ii|)"),
     ]

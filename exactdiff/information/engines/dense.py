@@ -173,30 +173,45 @@ def _on_pattern(W, score):
     return np.asarray(score)[rows, cols]
 
 
+#: Largest number of (edge, column) values :func:`_expected` forms at a time.
+EDGE_BLOCK = 1 << 22
+
+
 def _expected(st, W, score):
-    """E_{x|x0} ℓ_DSE(x0, x, t, s) for every column, summed over (x, y) with W[x, y] > 0:
+    """E_{x|x0} ℓ_DSE(x0, x, t, s) for every column, summed over the pairs (x, y) with a
+    rate W[x, y] > 0 from y into x, term by term as in the definition:
 
-    Σ_{x,y} W[x,y] [P[x] s[x,y] − P[y] log s[x,y] + P[y](log P[y] − log P[x] − 1)],
+    σ(t) Σ_{x,y} W[x,y] [P[x] s[x,y] − P[y] log s[x,y] + P[y] (log P[y] − log P[x]) − P[y]]
 
-    the last term being Σ_{x,y} W[x,y] P[x] K(P[y]/P[x]) with K(a) = a(log a − 1).
-    ``inf`` where r > 0 meets a score of 0.
+    (P[x]·K(P[y]/P[x]) with K(a) = a(log a − 1) is the last two terms; 0·log 0 = 0). The
+    logarithms of each pair are combined before anything is summed, so a large log p_t
+    never cancels across the whole space, and the sums are pairwise. ``inf`` where r > 0
+    meets a score of 0. Where P[x] = 0 every y with W[x, y] > 0 has P[y] = 0 too (a rate
+    from y into x would make x reachable), so such pairs contribute 0.
     """
     rows, cols = W.nonzero()
     w = np.asarray(W[rows, cols]).ravel()
     s = _on_pattern(W, score)
     if not (np.all(np.isfinite(s)) and np.all(s >= 0)):
         raise ValueError("`score` must be finite and non-negative where the process has rates.")
-    logs = np.log(np.where(s > 0, s, 1.0))
-    S = W.shape[0]
-    A = np.bincount(rows, weights=w * s, minlength=S)              # Σ_y W[x,y] s[x,y]
-    B = np.bincount(cols, weights=w * logs, minlength=S)           # Σ_x W[x,y] log s[x,y]
-    Z = np.bincount(cols, weights=w * (s == 0), minlength=S)       # rates into a score of 0
-    d = np.bincount(cols, weights=w, minlength=S)                  # Σ_x W[x,y]
+    logs = np.log(np.where(s > 0, s, 1.0))[:, None]
     P = st.P
     logP = np.log(np.where(P > 0, P, 1.0))
-    k_terms = xlogy(P, P).T @ d - (logP * (W @ P)).sum(axis=0) - P.T @ d
-    out = st.sigma * (P.T @ A - P.T @ B + k_terms)
-    return np.where(P.T @ Z > 0, np.inf, out)
+    m = P.shape[1]
+    out = np.empty(m)
+    step = max(1, EDGE_BLOCK // max(1, rows.size))
+    for start in range(0, m, step):
+        block = slice(start, start + step)
+        Px, Py = P[rows, block], P[cols, block]
+        gap = logP[cols, block]
+        gap -= logP[rows, block]
+        gap -= logs
+        terms = Px * s[:, None]
+        terms += Py * (gap - 1.0)
+        terms *= w[:, None]
+        total = terms.sum(axis=0)
+        out[block] = np.where(((Py > 0) & (s[:, None] == 0)).any(axis=0), np.inf, total)
+    return st.sigma * out
 
 
 def mdse(table, process, t, at=None):
