@@ -320,8 +320,8 @@ def _failing_tests(out):
 
 def _row_label(check):
     s = check.get("setup", {})
-    where = ", ".join(str(s[k]) if k not in ("N", "L") else f"{k}={s[k]}"
-                      for k in ("toy", "process", "schedule", "N", "L") if k in s)
+    where = ", ".join(str(s[k]) if k not in ("N", "L", "K", "d") else f"{k}={s[k]}"
+                      for k in ("toy", "process", "schedule", "N", "L", "K", "d") if k in s)
     return f"{check['name']} [{where}]" if where else check["name"]
 
 
