@@ -29,6 +29,7 @@ from ..information import (
     pointwise_kl,
     pointwise_kl_derivative,
 )
+from ..information.divergences import term_scale
 from ..information.engines import DENSE_ROUTE_MAX_STATES
 from .result import CheckResult, compare
 
@@ -64,8 +65,9 @@ TOL_EXACT = 1e-12
 SBAR_MIN_FD = 1e-4
 #: Beyond this total noise σ̄ every toy is mixed to machine precision.
 SBAR_MAX = 1e3
-#: How many x0 the dense route evaluates on a toy above the dense threshold.
-N_SAMPLE = 12
+#: How many x0 (besides the most and least probable) the dense route evaluates on a toy
+#: above the dense threshold.
+N_SAMPLE = 8
 
 
 def setup_of(p0, process, extra=None, **more):
@@ -80,13 +82,6 @@ def setup_of(p0, process, extra=None, **more):
     out.update(extra or {})
     out.update(more)
     return out
-
-
-def rate_scale(process, t, L):
-    """σ(t)·L·max|Q_ii|: the size of the individual terms of ℓ_DSE at time t."""
-    Q = process.Q if process.token_wise else process.G
-    per = float(np.abs(np.diag(Q)).max())
-    return process.rate(t) * (L * per if process.token_wise else per)
 
 
 def times_in_domain(process, times):
@@ -131,7 +126,8 @@ def check_theorem_3_1(p0, process, times=DEFAULT_TIMES, *, setup=None, seed=0, t
     Left side: the analytic derivative of the KL (from ṗ = σQp; factorized engine for a
     token-wise process). Right side: −mdse(x0, t) summed from its definition by the dense
     engine, on every x0 of the support or, above the dense threshold, on the sample of
-    :func:`sample_x0` (seeded by ``seed``). The relative error is measured against
+    :func:`sample_x0` (seeded by ``seed``) at every other of the default times. The
+    relative error is measured against
     max(|lhs|, |rhs|, σ(t)·L·max|Q_ii|): once the KL has decayed, the tolerance applies
     relative to the size of the DSE terms summed rather than to their vanishing total.
     The marginal form d/dt I = −mdse(t) is checked where every x0 is evaluated.
@@ -141,13 +137,15 @@ def check_theorem_3_1(p0, process, times=DEFAULT_TIMES, *, setup=None, seed=0, t
     if not times:
         raise ValueError(f"no time of `times` lies inside the domain of {process.schedule!r}.")
     at = sample_x0(table, process, seed)
+    if at is not None and times == times_in_domain(process, DEFAULT_TIMES):
+        times = times[::2]  # a sample of x0 on a large toy: every other default time
     idx, weights = _at_support(table, at)
     lhs, rhs, scale, lhs_m, rhs_m, scale_m = [], [], [], [], [], []
     for t in times:
         d = pointwise_kl_derivative(p0, process, t)[idx]
         m = mdse(p0, process, t, pointwise=True, engine="dense", at=at)
         m = m[idx] if at is None else m
-        floor = rate_scale(process, t, table.ndim)
+        floor = term_scale(process, t, table.ndim)
         lhs.append(d)
         rhs.append(-m)
         scale.append(np.maximum(np.maximum(np.abs(d), np.abs(m)), floor))
@@ -199,7 +197,7 @@ def check_theorem_3_1_finite_difference(p0, process, times=DEFAULT_TIMES, *, set
         m = mdse(p0, process, t, pointwise=True)[idx]
         lhs.append(d)
         rhs.append(-m)
-        scale.append(np.maximum(np.maximum(np.abs(d), np.abs(m)), rate_scale(process, t, table.ndim)))
+        scale.append(np.maximum(np.maximum(np.abs(d), np.abs(m)), term_scale(process, t, table.ndim)))
     info = setup_of(p0, process, setup, times=times, method="Richardson, h=0.2*min(t, sbar/sigma, 1), 4 levels")
     return [compare("I-MDSE pointwise: Richardson dKL/dt = -mdse(x0,t)", "Theorem 3.1", info,
                     np.concatenate(lhs), np.concatenate(rhs), tol, np.concatenate(scale),
@@ -295,7 +293,8 @@ def check_variational_bound(p0, process, T, *, delta=0.3, seed=0, setup=None, to
     """The DSE variational bound: E_{x0}[L^T_DSE(x0; s)] >= E_{x0}[L^T_DSE(x0; s*)].
 
     The perturbed score is s*_t · exp(δ·Z) with Z ~ N(0, 1) fixed per (state,
-    neighbour) (seeded). The pointwise gaps L(s) − L(s*) are reported in ``setup``:
+    neighbour) (seeded). Both integrals are taken to a relative 1e-7, far below the
+    averaged gap (of order δ² of the NLL). The pointwise gaps L(s) − L(s*) are reported in ``setup``:
     they have no guaranteed sign, and none is claimed. Passes when the averaged gap
     is >= −tol·|E L(s*)|.
     """
@@ -308,8 +307,10 @@ def check_variational_bound(p0, process, T, *, delta=0.3, seed=0, setup=None, to
     def perturbed(t):
         return concrete_score(p0, process, t) * np.exp(delta * Z)
 
-    opt, _ = mdse_integral(p0, process, T, quadrature=quadrature_for(table))
-    pert, err = dse_integral(perturbed, process, T, L=L)
+    # the averaged gap is of order δ² ≈ 1e-1 of the NLL: quadrature to a relative 1e-7
+    # resolves it with a margin of 10^5 (and keeps the row fast on large toys)
+    opt, _ = mdse_integral(p0, process, T, quadrature=quadrature_for(table), epsrel=1e-7)
+    pert, err = dse_integral(perturbed, process, T, L=L, epsrel=1e-7)
     gaps = pert[support] - opt[support]
     lhs = float(table[support] @ pert[support])
     rhs = float(table[support] @ opt[support])

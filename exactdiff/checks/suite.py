@@ -100,7 +100,7 @@ def _masked_tasks(label, p0, seed, quick=False):
     x0 = np.unravel_index(int(np.argmax(p0.table)), p0.table.shape)
     tasks = [
         (f"Theorem 4.1 / {label}", lambda: likelihood_checks.check_theorem_4_1(p0, setup=setup)),
-        (f"law of |U| / L={p0.L}", lambda: likelihood_checks.check_unmasked_size_law(p0.L, setup=setup)),
+        (f"law of |U| / L={p0.L}", lambda: likelihood_checks.check_unmasked_size_law(p0.L)),
         (f"Corollary 3.7 / {label}", lambda: masked_checks.check_corollary_3_7(p0, setup=setup)),
         (f"Corollary 3.6 / {label}", lambda: masked_checks.check_corollary_3_6(p0, setup=setup)),
     ]
@@ -128,13 +128,14 @@ def _masked_tasks(label, p0, seed, quick=False):
 
 def _process_tasks(N, seed):
     schedules = (Constant(1.0), LogLinear(1e-3), Geometric(1e-3, 20.0))
-    tasks = [(f"kernels / N={N}", lambda: process_checks.check_kernels(N))]
+    tasks = [(f"kernels / N={N}", lambda: process_checks.check_kernels(N, setup={"toy": "token kernels"}))]
     for schedule in schedules:
         tasks.append((f"schedule rate / {schedule!r}",
                       lambda schedule=schedule: process_checks.check_schedule_rate(schedule)))
     chain = markov_checks.random_chain(N=3, order=2, seed=seed)
     tasks.append(("Markov chain vs enumeration / order 2, N=3",
-                  lambda: markov_checks.check_markov_chain(chain, L=6, seed=seed)))
+                  lambda: markov_checks.check_markov_chain(chain, L=6, seed=seed,
+                                                           setup={"toy": "random chain, order 2"})))
     return tasks
 
 
@@ -155,7 +156,7 @@ def _large_tasks(seed):
     a seeded sample of x0."""
     paper = Distribution.paper_toy(seed=seed)
     proc = ForwardProcess(random_generator(4, seed=seed + 5), Constant(1.0), name="random non-symmetric")
-    setup = {"toy": "paper K=128 L=8", "seed": seed}
+    setup = {"toy": "paper recipe K=128", "seed": seed}
     times = (1e-4, 1e-2, 0.3, 1.0, 3.0)
     return [
         ("Theorem 3.1 / paper K=128 L=8 / random non-symmetric",
@@ -172,7 +173,7 @@ def symbolic_suite(seed=0, budget_s=20.0):
     return [("symbolic (sympy)", lambda: symbolic_checks(budget_s=budget_s, seed=seed))]
 
 
-def default_suite(seed=0, quick=False, toy=None):
+def default_suite(seed=0, quick=False, toy=None, label=None):
     """The list of (name, task) pairs of the default verification run.
 
     Toys: a sparse random table (N=3, L=3) under the uniform, absorbing and a random
@@ -180,11 +181,16 @@ def default_suite(seed=0, quick=False, toy=None):
     themselves; a random order-2 chain with a non-stationary initial law against
     enumeration; a random full-space CTMC (N=3, L=2); the paper's 128-sequence toy (L=8,
     "ATGC", built from the paper's recipe with ``seed``) under the uniform process and,
-    above the dense threshold, a random non-symmetric one; and a seeded order-4 Markov
-    chain in the Fig. 1b setting (16 + 16). With ``toy`` (a Distribution) that toy replaces
-    the random table.
+    above the dense threshold, a random non-symmetric one; a seeded order-4 Markov chain
+    in the Fig. 1b setting (16 + 16); the Gaussian companion.
+
+    With ``toy`` (a Distribution, named ``label``), every identity of the forward process
+    and of masked diffusion is checked on that toy instead, each along routes that fit
+    its size (the dense route on a sample of x0 above 1,024 noisy states), and the rows
+    that do not depend on a toy are left out.
     """
     small = toy if toy is not None else Distribution.dirichlet(3, 3, seed=seed, zero_fraction=0.2)
+    label = label or ("random table" if toy is None else "your toy")
     N = small.N
     processes = [
         uniform(N, Constant(1.0)) if N >= 2 else None,
@@ -196,20 +202,27 @@ def default_suite(seed=0, quick=False, toy=None):
         if proc is None:
             continue
         T = min(0.9 * proc.schedule.t_max, proc.schedule.time_of_total(10.0))
-        tasks += _mdse_tasks("toy", small, proc, seed, T, quick)
-    tasks += _masked_tasks("toy", small, seed, quick)
-    if not quick or toy is None:
-        full_p0 = Distribution.dirichlet(3, 2, seed=seed + 2, zero_fraction=0.2)
-        full = FullSpaceProcess(random_full_space_generator(3, 2, seed=seed + 3), 3, 2, Constant(1.0))
-        tasks += _mdse_tasks("N=3 L=2", full_p0, full, seed, 1.0, quick)
+        tasks += _mdse_tasks(label, small, proc, seed, T, quick)
+    tasks += _masked_tasks(label, small, seed, quick)
+    if toy is not None:
+        if not quick:
+            small_proc = processes[2]
+            tasks.append((f"variational bound / {label} / {small_proc.name}",
+                          lambda: mdse_checks.check_variational_bound(small, small_proc, 1.0, seed=seed,
+                                                                      setup={"toy": label, "seed": seed})))
+        return tasks
+    full_p0 = Distribution.dirichlet(3, 2, seed=seed + 2, zero_fraction=0.2)
+    full = FullSpaceProcess(random_full_space_generator(3, 2, seed=seed + 3), 3, 2, Constant(1.0))
+    tasks += _mdse_tasks("random CTMC", full_p0, full, seed, 1.0, quick)
     if not quick:
         small_proc = processes[2]
-        tasks.append((f"variational bound / toy / {small_proc.name}",
-                      lambda: mdse_checks.check_variational_bound(small, small_proc, 1.0, seed=seed)))
+        tasks.append((f"variational bound / random table / {small_proc.name}",
+                      lambda: mdse_checks.check_variational_bound(small, small_proc, 1.0, seed=seed,
+                                                                  setup={"toy": "random table", "seed": seed})))
         paper = Distribution.paper_toy(seed=seed)
-        tasks += _mdse_tasks("paper K=128 L=8", paper, uniform(4, Constant(1.0)), seed, 2.0, quick=True)
+        tasks += _mdse_tasks("paper recipe K=128", paper, uniform(4, Constant(1.0)), seed, 2.0, quick=True)
         tasks.append(("Theorem 4.1 / paper K=128 L=8",
-                      lambda: likelihood_checks.check_theorem_4_1(paper, setup={"toy": "paper K=128 L=8", "seed": seed})))
+                      lambda: likelihood_checks.check_theorem_4_1(paper, setup={"toy": "paper recipe K=128", "seed": seed})))
         tasks += _large_tasks(seed)
         tasks += _markov_tasks(seed)
         from .gaussian import gaussian_checks
@@ -218,25 +231,87 @@ def default_suite(seed=0, quick=False, toy=None):
     return tasks
 
 
-def run_suite(tasks, progress=True, stream=sys.stderr):
-    """Run every task; returns (results, seconds). Shows a progress bar on ``stream``."""
+def run_suite(tasks, progress=True, stream=None):
+    """Run every task; returns (results, seconds).
+
+    A progress bar (tqdm) is drawn on ``stream`` (standard error by default) only when
+    ``progress`` is set and ``stream`` is a terminal, so a redirected stream gets no
+    carriage-return frames. A task that raises ``ValueError`` or ``ArithmeticError`` is a
+    failed row whose note is the error text.
+    """
+    stream = sys.stderr if stream is None else stream
     results = []
     start = time.perf_counter()
-    try:
+    show = bool(progress) and getattr(stream, "isatty", lambda: False)()
+    if show:
         from tqdm import tqdm
 
-        bar = tqdm(tasks, desc="exactdiff verify", unit="task", file=stream, disable=not progress, leave=False)
-    except ImportError:  # pragma: no cover - tqdm is a dependency
+        bar = tqdm(tasks, desc="exactdiff verify", unit="task", file=stream, leave=False)
+    else:
         bar = tasks
     for name, task in bar:
-        if hasattr(bar, "set_postfix_str"):
+        if show:
             bar.set_postfix_str(name[:60])
         try:
             results.extend(task())
         except (ValueError, ArithmeticError) as exc:  # a task that cannot run is a failed check
             results.append(CheckResult(name, "task error", {"error": type(exc).__name__}, float("nan"),
-                                       float("nan"), float("inf"), float("inf"), 0.0, False, str(exc)))
+                                       float("nan"), float("inf"), float("inf"), 0.0, False,
+                                       f"{type(exc).__name__}: {exc}"))
     return results, time.perf_counter() - start
+
+
+#: Short names of the references and processes in the narrow table.
+_SHORT = {"estimator (Monte Carlo)": "estimator MC", "forward process (MATH.md)": "process",
+          "masked diffusion in λ": "masking", "variational bound (Sec. 3)": "var. bound",
+          "Theorem 4.1 / Corollary 3.7 (estimators)": "estimators", "Markov chain (forward pass)": "Markov chain",
+          "Markov chain (forward–backward)": "Markov chain", "Theorem 4.1 (law of |U|)": "Thm 4.1 |U|",
+          "Theorem 4.1 (conditionals)": "Thm 4.1 h_k", "Theorem 4.2 / Corollary 4.3": "Cor 4.3",
+          "Corollary 4.3 (conditionals)": "Cor 4.3", "Theorem 3.1 (s* is optimal)": "Thm 3.1",
+          "I-MMSE (Guo–Shamai–Verdú 2005)": "I-MMSE", "pointwise I-MMSE (Venkat–Weissman 2012)": "I-MMSE",
+          "NLL (Kong et al. 2023)": "Kong 2023", "Theorem": "Thm", "Corollary": "Cor", "Lemma": "Lem"}
+_PROCESS = {"uniform": "unif", "absorbing": "abs", "absorbing (λ)": "λ", "random non-symmetric": "rand",
+            "full-space": "full"}
+_SCHEDULE = {"Constant": "const", "LogLinear": "loglin", "Geometric": "geom"}
+
+
+def _reference(text):
+    if text in _SHORT:
+        return _SHORT[text]
+    for long, short in _SHORT.items():
+        text = text.replace(long, short)
+    return text.split(" (")[0]
+
+
+def _toy_key(setup):
+    """What identifies a row's toy: its label and size (None for rows without a toy)."""
+    if "method" in setup and "budget_s" in setup:
+        return ("sympy", None, None)
+    if "d" in setup and "K" in setup:
+        return (f"Gaussian, {setup['K']} points in R^{setup['d']}", None, None)
+    if "toy" in setup:
+        return (setup["toy"], setup.get("N"), setup.get("L"))
+    if "schedule" in setup:
+        return ("schedule", None, None)
+    return None
+
+
+def _short_setup(setup, codes):
+    key = _toy_key(setup)
+    parts = [codes[key]] if key is not None and key in codes else []
+    if not parts and "L" in setup:
+        parts.append(f"L={setup['L']}")
+    if key is not None and key[0] == "schedule":
+        name = str(setup["schedule"]).split("(")[0]
+        parts.append(_SCHEDULE.get(name, name[:6]))
+    if "process" in setup:
+        parts.append(_PROCESS.get(setup["process"], setup["process"][:6]))
+    if "schedule" in setup and "toy" in setup:
+        name = str(setup["schedule"]).split("(")[0]
+        parts.append(_SCHEDULE.get(name, name[:6]))
+    if "method" in setup and "budget_s" in setup:
+        parts.append(f"{setup['elapsed_s']:.1f}s")
+    return " ".join(parts)
 
 
 def _setup_text(setup):
@@ -248,21 +323,58 @@ def _setup_text(setup):
     return ", ".join(f"{k}={setup[k]}" if k in ("N", "L") else f"{setup[k]}" for k in keys if k in setup)
 
 
-def format_table(results):
-    """A plain-text table: check, reference, setup, residual, tolerance, pass/fail."""
-    rows = [("check", "reference", "setup", "rel. residual", "tol", "result")]
+def _fit(text, width):
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_table(results, wide=False, width=100):
+    """A plain-text table of the results: check, reference, setup, relative residual,
+    tolerance and PASS/FAIL, then the count of passed checks.
+
+    By default the table fits ``width`` columns: references are abbreviated, the setup
+    column holds a toy code (explained in a legend under the table), the process and the
+    schedule, and long check names are cut with "…". ``wide=True`` prints every field in
+    full. A failed row whose computation raised is followed by its error text.
+    """
+    codes = {}
     for r in results:
-        rows.append((r.name, r.reference, _setup_text(r.setup), f"{r.rel_err:.2e}", f"{r.tol:.0e}",
-                     "PASS" if r.passed else "FAIL"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+        key = _toy_key(r.setup)
+        if key is not None and key not in codes and key[0] != "schedule":
+            codes[key] = f"T{len(codes) + 1}"
+    rows = [["check", "reference", "setup", "residual", "tol", "result"]]
+    for r in results:
+        ref = r.reference if wide else _reference(r.reference)
+        setup = _setup_text(r.setup) if wide else _short_setup(r.setup, codes)
+        rows.append([r.name, ref, setup, f"{r.rel_err:.1e}", f"{r.tol:.0e}", "PASS" if r.passed else "FAIL"])
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    if not wide:
+        for col, cap in ((1, 14), (2, 16)):
+            widths[col] = min(widths[col], cap)
+        widths[0] = max(24, width - sum(widths[1:]) - 2 * 5)
+        for row in rows:
+            for col in range(3):
+                row[col] = _fit(row[col], widths[col])
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows[:1]]
+    lines.append("  ".join("-" * w for w in widths))
+    for r, row in zip(results, rows[1:]):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if r.reference == "task error":
+            lines.append(("    " + _fit(r.note, width - 4)) if not wide else "    " + r.note)
     n_pass = sum(r.passed for r in results)
     lines.append(f"\n{n_pass}/{len(results)} checks passed")
+    if not wide and codes:
+        lines.append("toys:")
+        for (label, N, L), code in codes.items():
+            size = ", ".join(f"{k}={v}" for k, v in (("N", N), ("L", L)) if v is not None)
+            lines.append(f"  {code}  {label}" + (f" ({size})" if size else ""))
+        lines.append("processes: unif uniform, abs absorbing, rand random non-symmetric, full full-space")
+        lines.append("  CTMC, λ masked diffusion in λ; schedules: const constant, loglin log-linear,")
+        lines.append("  geom geometric. --wide prints every field in full.")
     return "\n".join(lines)
 
 
 def results_to_json(results, seconds=None):
+    """The results as a JSON document: passed, n_checks, seconds and every check."""
     return json.dumps({
         "passed": all(r.passed for r in results),
         "n_checks": len(results),

@@ -29,12 +29,16 @@ def build_parser():
 
 
 def main(argv=None):
+    """Run the command line; a bad option, file or input ends with one line on standard
+    error and exit status 2, never a traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as exc:
-        parser.exit(2, f"exactdiff: error: {exc}\n")
+    except (ValueError, ArithmeticError) as exc:
+        parser.exit(2, f"exactdiff {args.command}: error: {exc}\n")
+    except OSError as exc:  # a file that cannot be read or written
+        parser.exit(2, f"exactdiff {args.command}: error: {exc.strerror or exc}: {exc.filename!r}\n")
 
 
 if __name__ == "__main__":  # pragma: no cover

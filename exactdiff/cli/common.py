@@ -1,12 +1,22 @@
-"""What the subcommands share: loading a toy from a path."""
+"""What the subcommands share: loading a toy, option types that reject bad values with
+the option's own name, and checking that an output path can be written before any work
+is done."""
 
 from __future__ import annotations
+
+import argparse
+import os
 
 from ..io import load_distribution
 from ..markov import MarkovChain
 from ..sequences import Distribution
 
-__all__ = ["load_toy", "load_table_toy"]
+__all__ = ["load_toy", "load_table_toy", "int_at_least", "non_negative_float", "unit_interval",
+           "check_output_file", "check_output_folder", "TOY_HELP"]
+
+TOY_HELP = ("a toy file: a {sequence: probability} JSON (like ../shared/data/sequence_eval.json), a Markov "
+            "{context: {letter: probability}} JSON (like ../shared/data/markov_data_table.json), or a .npy "
+            "table of shape (N,)*L")
 
 
 def load_toy(path):
@@ -14,11 +24,75 @@ def load_toy(path):
     return load_distribution(path)
 
 
+#: Length of the law a Markov-chain toy is enumerated over by ``verify --toy``.
+CHAIN_TOY_LENGTH = 6
+
+
 def load_table_toy(path):
-    """A toy as a table: a Markov chain is enumerated over max(order, 3)..6 letters."""
+    """A toy as a table: a Markov chain is enumerated over max(order, CHAIN_TOY_LENGTH)
+    letters, from its stationary law."""
     toy = load_distribution(path)
     if isinstance(toy, MarkovChain):
-        toy = toy.to_distribution(min(6, max(toy.order, 3)))
-    if not isinstance(toy, Distribution):
+        toy = toy.to_distribution(max(toy.order, CHAIN_TOY_LENGTH))
+    if not isinstance(toy, Distribution):  # pragma: no cover - load_distribution returns one of the two
         raise ValueError(f"could not read a distribution from {path!r}.")
     return toy
+
+
+def int_at_least(minimum):
+    """An argparse type: an integer >= ``minimum``."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum} (got {text!r})") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum} (got {value})")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def non_negative_float(text):
+    """An argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0 (got {text!r})") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0 (got {text})")
+    return value
+
+
+def unit_interval(text):
+    """An argparse type: a number in [0, 1]."""
+    value = non_negative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1] (got {text})")
+    return value
+
+
+def check_output_file(path, option):
+    """Refuse, before any work, an output file that cannot be written."""
+    if path in (None, "-"):
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{option} {path!r} is a folder; give a file name.")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{option} {path!r}: the folder {folder!r} does not exist.")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise ValueError(f"{option} {path!r} cannot be written (permission denied).")
+
+
+def check_output_folder(path, option):
+    """Refuse, before any work, an output folder that is a file or cannot be created."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{option} {path!r} is a file; give a folder (it is created if needed).")
+    parent = os.path.abspath(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise ValueError(f"{option} {path!r} cannot be created under {parent!r} (permission denied).")

@@ -9,9 +9,11 @@ values at those x0 — the dense engine then forms only those kernel columns. Wh
 reach a state of zero marginal mass (possible only when p0(x0) = 0) the pointwise KL is
 ``inf``.
 
-Quantities that are non-negative by definition (KL, I, entropies) are returned as
-computed: their float64 rounding is of order 1e-16 · L log n and may be of either sign
-near 0. Array libraries: the factorized engine runs in the namespace of ``p0``
+Quantities that are non-negative by definition (the pointwise KL, I, mdse) are never
+returned negative: a computed value in [−r, 0), where r is the rounding scale of its
+terms (:func:`rounding_scale`: 64·ε times their size), is returned as 0, and one below
+−r raises ``ArithmeticError`` (a numerical failure, not rounding). Entropies are sums of
+non-negative terms and need no such step. Array libraries: the factorized engine runs in the namespace of ``p0``
 (:mod:`exactdiff.core.backend`); the dense engine is NumPy only.
 """
 
@@ -34,6 +36,9 @@ __all__ = [
     "conditional_entropy",
     "flat_indices",
     "pointwise",
+    "term_scale",
+    "rounding_scale",
+    "nonnegative",
 ]
 
 
@@ -50,12 +55,49 @@ def flat_indices(at, N, L):
     return np.ravel_multi_index(tuple(arr.T), (N,) * L) if arr.size else np.zeros(0, dtype=np.int64)
 
 
+#: Quantities that are >= 0 by definition, and whether their terms carry the rate σ(t).
+NON_NEGATIVE = {"pointwise_kl": False, "mdse": True}
+
+
+def term_scale(process, t, L):
+    """σ(t)·L·max|Q_ii| (token-wise) or σ(t)·max|G_ii| (full space): the size of the
+    rate factors of the terms of ℓ_DSE and of dKL/dt at time t."""
+    Q = process.Q if process.token_wise else process.G
+    per = float(np.abs(np.diag(Q)).max())
+    return float(process.rate(t)) * (L * per if process.token_wise else per)
+
+
+def rounding_scale(table, process, t, with_rates):
+    """64·ε·(L log n + max_{x0} −log p0(x0) + 1), times :func:`term_scale` when the
+    quantity carries rates: the float64 rounding of a KL (or of an mdse) formed as a
+    difference of log-terms of at most that size."""
+    xp = namespace(table)
+    smallest = float(xp.min(xp.where(table > 0, table, 1.0)))
+    size = table.ndim * np.log(process.n) - np.log(smallest) + 1.0
+    scale = 64 * float(np.finfo(np.float64).eps) * float(size)
+    return scale * term_scale(process, t, table.ndim) if with_rates else scale
+
+
+def nonnegative(values, scale, what):
+    """``values`` with entries in [−scale, 0) set to 0; ``ArithmeticError`` if one is
+    below −scale (a failure of the computation, not rounding)."""
+    xp = namespace(values)
+    if bool(xp.any(values < -scale)):
+        worst = float(xp.min(values))
+        raise ArithmeticError(f"{what} came out as {worst:.3g}, below −{scale:.1e}, the rounding scale of its "
+                              f"terms; it is >= 0 by definition, so the computation failed (please report it).")
+    return xp.where(values < 0, 0.0, values)
+
+
 def pointwise(name, p0, process, t, engine, at):
     """Evaluate the pointwise quantity ``name`` of the engine: a table over x0, or its
-    values at the sequences ``at``."""
+    values at the sequences ``at`` (non-negative quantities clipped within rounding,
+    :func:`nonnegative`)."""
     table, t, module = prepare(p0, process, t, engine)
     flat = None if at is None else flat_indices(at, table.shape[0], table.ndim)
     values = getattr(module, name)(table, process, t, flat)
+    if name in NON_NEGATIVE:
+        values = nonnegative(values, rounding_scale(table, process, t, NON_NEGATIVE[name]), name)
     if flat is None and tuple(values.shape) != tuple(table.shape):
         return namespace(values).reshape(values, table.shape)
     return values
@@ -110,7 +152,8 @@ def average(table, values):
 
 
 def mutual_information(p0, process, t, *, engine="auto"):
-    """I(x0; x_t) = E_{x0} KL(p_{t|0}(·|x0) ‖ p_t), in nats."""
+    """I(x0; x_t) = E_{x0} KL(p_{t|0}(·|x0) ‖ p_t), in nats (an average of values >= 0,
+    so >= 0)."""
     table = as_xp_table(p0)
     return average(table, pointwise_kl(table, process, t, engine=engine))
 

@@ -64,8 +64,11 @@ class Distribution:
         if alphabet is None:
             alphabet = "".join(sorted(set("".join(keys))))
         space = SequenceSpace(len(alphabet), lengths.pop(), alphabet=alphabet)
+        memory.refuse(2 * 8 * space.size, f"a table over N^L = {space.N}^{space.L} states")
         table = np.zeros(space.shape)
         for key, value in probs.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise ValueError(f"the probability of {key!r} must be a number (got {value!r}).")
             table[space.encode(key)] += float(value)
         return cls(table, alphabet=alphabet)
 

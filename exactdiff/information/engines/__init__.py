@@ -32,7 +32,7 @@ ENGINES = {"dense": dense, "factorized": factorized}
 #: Largest number of noisy states on which the dense engine is the route of choice for
 #: every x0 (a check's second route, the default of ``engine="auto"`` for full-space
 #: processes); beyond it the dense engine serves a sample of x0 (``at=``).
-DENSE_ROUTE_MAX_STATES = 4096
+DENSE_ROUTE_MAX_STATES = 1024
 
 
 def resolve(process, engine):

@@ -2,33 +2,39 @@
 
 The sequence-level generator G on all S = n^L states is a ``scipy.sparse`` matrix (the
 Kronecker sum Σ_i I ⊗ … ⊗ Q ⊗ … ⊗ I for a token-wise process; the given matrix for a
-:class:`~exactdiff.FullSpaceProcess`), and the kernel columns
+:class:`~exactdiff.FullSpaceProcess`), every sum over states and neighbours is written
+out literally with it, and the kernel columns
 
-.. math:: P[:, x_0] = p_{t|0}(\\cdot \\mid x_0) = \\exp(\\bar\\sigma(t)\\, G)\\, e_{x_0},
-          \\qquad p_t = \\exp(\\bar\\sigma(t)\\, G)\\, p_0
+.. math:: P[:, x_0] = p_{t|0}(\\cdot \\mid x_0), \\qquad p_t = \\sum_{x_0} p_0(x_0)\\, P[:, x_0]
 
-come from ``scipy.sparse.linalg.expm_multiply`` (truncated Taylor series with scaling:
-structural zeros stay exactly 0). Nothing here uses the per-token kernels or the per-axis
-contractions of the factorized engine, so the two share no algebra: this engine is the
-reference the factorized one is checked against.
+come from
+
+- the exponential of the whole generator (:func:`~exactdiff.process.forward.transition_kernel`)
+  for a full-space process, and for a token-wise one with at most
+  :data:`EXPM_MAX_STATES` states: nothing here then uses the per-token kernels or the
+  per-axis contractions of the factorized engine, so the two share no algebra;
+- above that, for a token-wise process, Kronecker products of the token-kernel columns,
+  p_{t|0}(x | x0) = Π_i k_t(x^i | x0^i), with p_t contracted by ``numpy.tensordot`` axis
+  by axis. The sums over x_t and its neighbours stay literal, so the factorized
+  rearrangement (MATH.md, "Computing mdse on sequences") is still checked against the
+  definition.
 
 ``at`` restricts a pointwise quantity to some x0 (flat indices into V^L): only those
-columns of the kernel are formed, so a toy of S = 4^8 = 65,536 states is checked on a
-sample of x0 with about 8 · S · (m + 1) bytes for m of them. Without ``at`` every x0 is a
-column: S · N^L values, which :func:`exactdiff.core.memory.refuse` refuses before
-allocating when it does not fit.
+columns are formed, so a toy of S = 4^8 = 65,536 states is checked on a sample of x0 with
+about 8 · 8 · S · (m + 1) bytes for m of them. Without ``at`` every x0 is a column:
+S · N^L values, which :func:`exactdiff.core.memory.refuse` refuses before allocating
+when it does not fit.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sparse
-from scipy.linalg import expm
 from scipy.special import entr, rel_entr, xlogy
 
 from ...core import memory
 from ...core.tensor import split_log
-from ...process.forward import kronecker_sum
+from ...process.forward import kronecker_sum, transition_kernel
 
 #: The engine interface (``marginal``, ``pointwise_kl``, …) is reached through
 #: :data:`exactdiff.information.engines.ENGINES`; only the engine's own pieces are exported.
@@ -107,13 +113,10 @@ def _full_kernel(process, t, L):
     """exp(σ̄(t) G) of the whole generator, entries unreachable under G set to exactly 0."""
     if not process.token_wise:
         return process.full_kernel(t)
-    G = kronecker_sum(process.Q, L)
-    K = expm(process.total(t) * G)
     pattern = process.reachable
     for _ in range(L - 1):
         pattern = np.kron(pattern, process.reachable)
-    K[~pattern] = 0.0
-    return K
+    return transition_kernel(kronecker_sum(process.Q, L), process.total(t), pattern)
 
 
 def _state(table, process, t, at):
@@ -165,9 +168,8 @@ def concrete_score_matrix(st, W=None):
     return sparse.csr_matrix((data, (rows, cols)), shape=W.shape)
 
 
-def _on_pattern(W, score):
-    """The entries of ``score`` (dense or sparse, (S, S)) at the non-zeros of W, in W's order."""
-    rows, cols = W.nonzero()
+def _score_at_pairs(score, rows, cols):
+    """The entries ``score[rows, cols]`` of a dense or sparse (S, S) score."""
     if sparse.issparse(score):
         return np.asarray(score.tocsr()[rows, cols]).ravel()
     return np.asarray(score)[rows, cols]
@@ -189,9 +191,10 @@ def _expected(st, W, score):
     meets a score of 0. Where P[x] = 0 every y with W[x, y] > 0 has P[y] = 0 too (a rate
     from y into x would make x reachable), so such pairs contribute 0.
     """
-    rows, cols = W.nonzero()
-    w = np.asarray(W[rows, cols]).ravel()
-    s = _on_pattern(W, score)
+    W = W.tocoo()
+    keep = st.P.any(axis=1)[W.row]  # pairs into a state no x0 reaches carry no mass
+    rows, cols, w = W.row[keep], W.col[keep], W.data[keep]
+    s = _score_at_pairs(score, rows, cols)
     if not (np.all(np.isfinite(s)) and np.all(s >= 0)):
         raise ValueError("`score` must be finite and non-negative where the process has rates.")
     logs = np.log(np.where(s > 0, s, 1.0))[:, None]
