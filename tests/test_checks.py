@@ -226,6 +226,15 @@ def test_empirical_denoiser_default_pseudo_count_at_L_3():
     assert np.allclose(c.p_hat, (counts + 1 / 8) / (3 + 1), rtol=0, atol=1e-15)
 
 
+def test_fitted_denoisers_row_catches_a_wrong_default_pseudo_count(monkeypatch):
+    from exactdiff.checks import denoisers as CD
+    from exactdiff.masked import denoisers as D
+
+    assert _all_pass(CD.check_fitted_denoisers())
+    monkeypatch.setattr(D, "empirical_pseudo_count", lambda alpha, N, L: 1.0 / N if alpha is None else alpha)
+    assert not _all_pass(CD.check_fitted_denoisers())
+
+
 def test_large_toy_rows_use_a_sample_of_x0():
     """Above the dense threshold the dense route evaluates a seeded sample of x0."""
     paper = ed.Distribution.paper_toy(seed=0)

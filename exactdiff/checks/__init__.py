@@ -9,11 +9,13 @@ their agreement held to a tolerance chosen on purpose. Every check returns a lis
 - :mod:`~exactdiff.checks.masked`: Lemma 3.3, Theorem 3.4, Corollaries 3.6 and 3.7;
 - :mod:`~exactdiff.checks.likelihood`: Theorem 4.1, Corollary 4.3, Eq. 18;
 - :mod:`~exactdiff.checks.estimators`: the Monte Carlo estimators;
+- :mod:`~exactdiff.checks.denoisers`: the fitted denoisers against their definitions;
 - :mod:`~exactdiff.checks.gaussian`: the Gaussian I-MMSE companion;
 - :mod:`~exactdiff.checks.symbolic`: sympy proofs (imports sympy when used);
 - :mod:`~exactdiff.checks.suite`: the default suite of ``exactdiff verify``.
 """
 
+from .denoisers import check_fitted_denoisers
 from .engines import check_concrete_score, check_engines_agree
 from .estimators import check_estimator_means, check_estimator_monte_carlo
 from .likelihood import check_corollary_4_3, check_eq_18, check_theorem_4_1, check_unmasked_size_law
@@ -43,6 +45,7 @@ __all__ = [
     "check_eq_18",
     "check_estimator_means",
     "check_estimator_monte_carlo",
+    "check_fitted_denoisers",
     "check_information_entropies",
     "check_kernels",
     "check_lemma_3_3",

@@ -25,6 +25,7 @@ from ..process import (
     uniform,
 )
 from ..sequences import Distribution
+from . import denoisers as denoiser_checks
 from . import engines as engine_checks
 from . import estimators as estimator_checks
 from . import likelihood as likelihood_checks
@@ -132,6 +133,7 @@ def _process_tasks(N, seed):
     for schedule in schedules:
         tasks.append((f"schedule rate / {schedule!r}",
                       lambda schedule=schedule: process_checks.check_schedule_rate(schedule)))
+    tasks.append(("fitted denoisers / N=3 L=3", lambda: denoiser_checks.check_fitted_denoisers(seed=seed)))
     chain = markov_checks.random_chain(N=3, order=2, seed=seed)
     tasks.append(("Markov chain vs enumeration / order 2, N=3",
                   lambda: markov_checks.check_markov_chain(chain, L=6, seed=seed,
@@ -173,7 +175,7 @@ def symbolic_suite(seed=0, budget_s=20.0):
     return [("symbolic (sympy)", lambda: symbolic_checks(budget_s=budget_s, seed=seed))]
 
 
-def default_suite(seed=0, quick=False, toy=None, label=None):
+def default_suite(seed=0, quick=False, toy=None, label=None, symbolic=None, budget_s=20.0):
     """The list of (name, task) pairs of the default verification run.
 
     Toys: a sparse random table (N=3, L=3) under the uniform, absorbing and a random
@@ -188,7 +190,12 @@ def default_suite(seed=0, quick=False, toy=None, label=None):
     and of masked diffusion is checked on that toy instead, each along routes that fit
     its size (the dense route on a sample of x0 above 1,024 noisy states), and the rows
     that do not depend on a toy are left out.
+
+    ``symbolic`` adds the sympy proofs (:func:`symbolic_suite`, ``budget_s`` per case);
+    by default they are part of the full run and left out of the quick and toy runs.
     """
+    if symbolic is None:
+        symbolic = not quick and toy is None
     small = toy if toy is not None else Distribution.dirichlet(3, 3, seed=seed, zero_fraction=0.2)
     label = label or ("random table" if toy is None else "your toy")
     N = small.N
@@ -210,7 +217,7 @@ def default_suite(seed=0, quick=False, toy=None, label=None):
             tasks.append((f"variational bound / {label} / {small_proc.name}",
                           lambda: mdse_checks.check_variational_bound(small, small_proc, 1.0, seed=seed,
                                                                       setup={"toy": label, "seed": seed})))
-        return tasks
+        return tasks + (symbolic_suite(seed, budget_s) if symbolic else [])
     full_p0 = Distribution.dirichlet(3, 2, seed=seed + 2, zero_fraction=0.2)
     full = FullSpaceProcess(random_full_space_generator(3, 2, seed=seed + 3), 3, 2, Constant(1.0))
     tasks += _mdse_tasks("random CTMC", full_p0, full, seed, 1.0, quick)
@@ -228,7 +235,7 @@ def default_suite(seed=0, quick=False, toy=None, label=None):
         from .gaussian import gaussian_checks
 
         tasks.append(("Gaussian I-MMSE companion", gaussian_checks))
-    return tasks
+    return tasks + (symbolic_suite(seed, budget_s) if symbolic else [])
 
 
 def run_suite(tasks, progress=True, stream=None):

@@ -8,24 +8,23 @@ import os
 from .common import TOY_HELP, check_output_file, load_table_toy, non_negative_float
 
 VERIFY_EXAMPLE = """examples:
-  exactdiff verify                 # the whole identity suite, table on stdout
-  exactdiff verify --quick         # a fast subset
+  exactdiff verify                 # the whole identity suite with the sympy proofs, table on stdout
+  exactdiff verify --quick         # a fast subset (without the sympy proofs)
   exactdiff verify --json -        # structured results as JSON on stdout
-  exactdiff verify --symbolic      # add the sympy proofs (each must reduce to exactly 0)
+  exactdiff verify --quick --symbolic   # the fast subset and the sympy proofs
   exactdiff verify --toy ../shared/data/sequence_eval.json     # the paper's Fig. 1a table
   exactdiff verify --toy ../shared/data/markov_data_table.json # its order-4 chain, over 6 letters
 """
 
 
 def cmd_verify(args):
-    from ..checks.suite import default_suite, format_table, results_to_json, run_suite, symbolic_suite
+    from ..checks.suite import default_suite, format_table, results_to_json, run_suite
 
     check_output_file(args.json, "--json")
     toy = load_table_toy(args.toy) if args.toy else None
     label = os.path.basename(args.toy) if args.toy else None
-    tasks = default_suite(seed=args.seed, quick=args.quick, toy=toy, label=label)
-    if args.symbolic:
-        tasks += symbolic_suite(seed=args.seed, budget_s=args.budget)
+    tasks = default_suite(seed=args.seed, quick=args.quick, toy=toy, label=label,
+                          symbolic=True if args.symbolic else None, budget_s=args.budget)
     results, seconds = run_suite(tasks, progress=not args.no_progress)
     if args.json == "-":
         print(results_to_json(results, seconds))
@@ -42,7 +41,8 @@ def add_parser(sub):
     v = sub.add_parser("verify", help="run the identity checks and print a table",
                        epilog=VERIFY_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     v.add_argument("--quick", action="store_true", help="a fast subset of the checks")
-    v.add_argument("--symbolic", action="store_true", help="also run the sympy proofs of the identities")
+    v.add_argument("--symbolic", action="store_true",
+                   help="run the sympy proofs also with --quick or --toy (the full run has them)")
     v.add_argument("--budget", type=non_negative_float, default=20.0, metavar="S",
                    help="time budget in seconds per symbolic case before the mpmath fall-back (default 20)")
     v.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH ('-' for stdout)")

@@ -173,9 +173,15 @@ def empirical_table(samples, N: int | None = None, alpha: float | None = None) -
     """
     samples, N = as_samples(samples, N)
     L = samples.shape[1]
-    alpha = check_pseudo_count(alpha, float(N) ** -L)
+    alpha = empirical_pseudo_count(alpha, N, L)
     counts = np.bincount(np.ravel_multi_index(samples.T, (N,) * L), minlength=N**L).astype(np.float64)
     return ((counts + alpha) / (counts.sum() + alpha * N**L)).reshape((N,) * L)
+
+
+def empirical_pseudo_count(alpha, N, L):
+    """α of :func:`empirical_table`: ``alpha`` checked, or the default 1/N^L (one
+    pseudo-observation spread uniformly over V^L)."""
+    return check_pseudo_count(alpha, float(N) ** -L)
 
 
 class EmpiricalDenoiser(OracleDenoiser):
@@ -208,7 +214,7 @@ class EmpiricalDenoiser(OracleDenoiser):
 
     def __init__(self, samples, N: int | None = None, alpha: float | None = None):
         samples, N = as_samples(samples, N)
-        self.alpha = check_pseudo_count(alpha, float(N) ** -samples.shape[1])
+        self.alpha = empirical_pseudo_count(alpha, N, samples.shape[1])
         self.n_samples = samples.shape[0]
         self.p_hat = empirical_table(samples, N, self.alpha)
         super().__init__(self.p_hat)
