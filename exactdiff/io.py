@@ -29,6 +29,11 @@ def _check_file(path):
 
 
 def _load_npy(path, alphabet):
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if magic != b"\x93NUMPY":
+        raise ValueError(f"{path!r} is not a NumPy .npy file (it does not start with the .npy magic bytes; "
+                         f"write tables with numpy.save).")
     try:
         table = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
@@ -38,7 +43,10 @@ def _load_npy(path, alphabet):
         raise ValueError(f"{path!r} holds an array of shape {shape}; a table over V^L has one axis of size N per "
                          f"position, shape (N,)*L with L >= 2 — save it with its axes, e.g. "
                          f"np.save(path, table.reshape((N,) * L)) (an L = 1 toy can be a JSON file).")
-    return Distribution.from_array(table, alphabet=alphabet)
+    try:
+        return Distribution.from_array(table, alphabet=alphabet)
+    except ValueError as exc:
+        raise ValueError(f"{path!r}: {exc}") from None
 
 
 def _load_json(path):

@@ -80,8 +80,9 @@ def test_nll_with_estimator(capsys):
     assert main(["nll", "--estimator", "time_free", "--samples", "3000", "--seed", "1",
                  "--denoiser", "oracle", "--all"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert out[0].startswith("# time_free, 3000 draws per row (one stream each")
-    for line in out[2:6]:
+    assert out[0].startswith("# time_free estimator, 3000 draws per row (a stream of its own")
+    assert out[1].startswith("# model limit")
+    for line in out[3:7]:
         seq, exact, via, est, se, limit, var = line.split()
         assert abs(float(est) - float(exact)) < 5 * float(se)  # unbiased for the oracle
         assert float(limit) == pytest.approx(float(exact), abs=1e-5)  # the oracle's limit is the truth
@@ -102,3 +103,24 @@ def test_nll_rows_draw_from_independent_streams(capsys):
         assert 40 < np.sum(z > 0) < 88  # 128 fair coins: outside this range with probability < 1e-5
         assert abs(z.mean()) < 0.5 and 0.6 < z.std() < 1.5
         assert {"sequence", "nll", "estimate", "stderr", "limit"} <= set(rows[0])
+
+
+#: Figures cheap enough to redraw in the default run (a few seconds in all).
+CHEAP_FIGURES = ["information_curves", "pointwise_kl", "running_nll", "i_mdce", "time_free_weights",
+                 "gaussian_vs_discrete"]
+
+
+@pytest.mark.parametrize("name", CHEAP_FIGURES)
+def test_committed_figure_is_what_regeneration_draws(name, tmp_path):
+    """``exactdiff figures`` is deterministic and the committed PNG is what it draws: an
+    RMS pixel difference of at most 1 (of 255) is allowed for another matplotlib or
+    FreeType build."""
+    from pathlib import Path
+
+    from matplotlib.testing.compare import compare_images
+
+    from exactdiff.figures import FIGURES
+
+    committed = Path(__file__).resolve().parents[1] / "figures" / f"{name}.png"
+    drawn = FIGURES[name](str(tmp_path), seed=0)
+    assert compare_images(str(committed), drawn, tol=1.0) is None

@@ -123,6 +123,21 @@ def test_variational_bound_holds_on_average(proc):
     assert r.setup["pointwise_gap_min"] <= r.setup["pointwise_gap_max"]
 
 
+@pytest.mark.parametrize("schedule", [ed.Constant(1.0), ed.LogLinear(1e-3), ed.Geometric(1e-3, 20.0)],
+                         ids=lambda s: type(s).__name__)
+def test_time_nodes_integrate_the_rate_to_the_total(schedule):
+    """Σ_j w_j σ(t_j) = σ̄(T) − e^{U_MIN}: a check of the nodes and weights against the
+    schedule's own total rate; every weight is positive."""
+    from exactdiff.information.integrals import U_MIN, time_nodes
+
+    proc = ed.uniform(3, schedule)
+    T = 0.9 * min(proc.schedule.t_max, 5.0)
+    times, weights = time_nodes(proc, T)
+    assert np.all(weights > 0) and np.all((times >= 0) & (times <= T))
+    total = sum(w * proc.rate(t) for t, w in zip(times, weights))
+    assert total == pytest.approx(proc.total(T) - np.exp(U_MIN), rel=1e-13)
+
+
 # -- mutations: each mutated formula must make a check fail -------------------------------------
 def _mdse_mutant(kind):
     """A dense mdse with one deliberate error, summed from the definition with the public

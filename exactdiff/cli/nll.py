@@ -10,7 +10,13 @@ import numpy as np
 
 from .. import masked as D
 from ..markov import MarkovChain
-from ..masked import conditional_nll, estimate_nll, estimator_moments, exact_conditional_nll, time_free_nll
+from ..masked import (
+    conditional_nll,
+    estimate_nll,
+    estimator_moments,
+    exact_conditional_nll,
+    time_free_nll,
+)
 from ..sequences import Distribution
 from .common import TOY_HELP, check_output_file, int_at_least, load_toy, unit_interval
 
@@ -63,8 +69,29 @@ def _estimate(toy, den, x, args, stream, target=None, context=None):
     return est.estimate, est.stderr, limit, var
 
 
+#: Options that only mean something with ``--estimator``, and their defaults.
+ESTIMATOR_OPTIONS = {"samples": 1024, "denoiser": "oracle", "fit_samples": 100_000, "epsilon": 0.1}
+
+
+def _estimator_options(args):
+    """Refuse estimator options given without ``--estimator``; fill in their defaults."""
+    given = [name for name in ESTIMATOR_OPTIONS if getattr(args, name) is not None]
+    if given and not args.estimator:
+        names = ", ".join("--" + name.replace("_", "-") for name in given)
+        verb = "applies" if len(given) == 1 else "apply"
+        raise ValueError(f"{names} only {verb} with --estimator (time_free, k_dce or time_integral).")
+    if args.epsilon is not None and args.denoiser != "corrupted":
+        raise ValueError("--epsilon only applies with --denoiser corrupted.")
+    if args.fit_samples is not None and args.denoiser not in ("empirical",):
+        raise ValueError("--fit-samples only applies with --denoiser empirical.")
+    for name, default in ESTIMATOR_OPTIONS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+
+
 def cmd_nll(args):
     check_output_file(args.json, "--json")
+    _estimator_options(args)
     toy = _nll_toy(args)
     is_chain = isinstance(toy, MarkovChain)
     if args.all:
@@ -121,9 +148,10 @@ def _print_table(records, args):
     head = f"{'sequence':<{width}}  {what:>17}  {formula:>17}"
     if args.estimator:
         head += f"  {'estimate':>10}  {'stderr':>8}  {'model limit':>11}  {'Var[draw]':>9}"
-        print(f"# {args.estimator}, {args.samples} draws per row (one stream each, spawned from seed "
-              f"{args.seed}), {args.denoiser} denoiser; model limit = the estimator's exact mean with this "
-              f"denoiser (every mask enumerated), its distance to −log p0 is the model's bias")
+        print(f"# {args.estimator} estimator, {args.samples} draws per row (a stream of its own, spawned from "
+              f"seed {args.seed}), {args.denoiser} denoiser")
+        print("# model limit: the estimator's exact mean with this denoiser (every mask); limit − truth = "
+              "the model's bias")
     print(head)
     for r in records:
         line = f"{r['sequence']:<{width}}  {r['nll']:17.12f}  {r['sum']:17.12f}"
@@ -143,15 +171,15 @@ def add_parser(sub):
     n.add_argument("--estimator", choices=["time_free", "k_dce", "time_integral"],
                    help="also print a Monte Carlo estimate, its standard error, the estimator's exact mean "
                         "with this denoiser (the model's limit) and the exact variance of one draw")
-    n.add_argument("--samples", type=int_at_least(2), default=1024,
+    n.add_argument("--samples", type=int_at_least(2),
                    help="Monte Carlo draws per sequence (default 1024)")
-    n.add_argument("--denoiser", choices=["oracle", "empirical", "corrupted"], default="oracle",
+    n.add_argument("--denoiser", choices=["oracle", "empirical", "corrupted"],
                    help="built-in denoiser: the exact oracle, one fitted on --fit-samples samples "
                         "(empirical table, or a Markov chain of the toy's order), or the oracle mixed "
                         "with the uniform law (--epsilon)")
-    n.add_argument("--fit-samples", type=int_at_least(1), default=100_000,
+    n.add_argument("--fit-samples", type=int_at_least(1),
                    help="samples (letters, for a chain) to fit on (default 100000)")
-    n.add_argument("--epsilon", type=unit_interval, default=0.1,
+    n.add_argument("--epsilon", type=unit_interval,
                    help="uniform mixing weight of --denoiser corrupted, in [0, 1] (default 0.1)")
     n.add_argument("--json", metavar="PATH", help="write the rows as JSON to PATH ('-' for stdout, instead of the table)")
     n.add_argument("--seed", type=int, default=0, help="seed for the default toy, the fit and the estimators")

@@ -2,7 +2,8 @@
 
 Left: the Gaussian channel Z_γ = √γ X + ε with X on three points of R — I(X; Z_γ) and
 ½·mmse(γ) against γ, and below, the running ½∫_0^γ mmse(x0, γ') dγ' reaching −log p(x0).
-Right: a discrete toy under the uniform process — I(x0; x_t) and mdse(t) against t, and
+Right: a discrete toy under the uniform process — I(x0; x_t) and −mdse(t) = dI/dt against t
+(the sign every other figure uses), and
 below, the running ∫_0^t mdse(x0, s) ds reaching −log p0(x0). Information grows with the
 SNR γ on the left and decays with t on the right.
 """
@@ -42,15 +43,17 @@ def gaussian_vs_discrete(out_dir, seed=0):
     ax.plot(gammas, I_g, color="C0", label="I(X; Z_γ)")
     ax.plot(gammas, 0.5 * mmse_g, color="C3", label="½·mmse(γ) = dI/dγ")
     ax.axhline(toy.entropy, color="gray", ls=":", label="H(X)")
-    ax.set(xscale="log", xlabel="SNR γ", ylabel="nats", title="Gaussian channel: I-MMSE")
+    ax.set(xscale="log", xlabel="SNR γ", ylabel="I: nats;  ½·mmse: nats per unit γ",
+           title=f"Gaussian channel: I-MMSE (X on {len(probs)} points of R)")
     ax.legend()
 
     ax = axes[0, 1]
     ax.plot(times, I_d, color="C0", label="I(x0; x_t)")
-    ax.plot(times, mdse_d, color="C3", label="mdse(t) = −dI/dt")
+    ax.plot(times, -mdse_d, color="C3", label="−mdse(t) = dI/dt")
+    ax.axhline(0, color="gray", lw=0.5)
     ax.axhline(p0.entropy(), color="gray", ls=":", label="H(p0)")
-    ax.set(xscale="log", xlabel="time t (uniform process, σ = 1)", ylabel="nats",
-           title="Discrete diffusion: I-MDSE (N=2, L=3)")
+    ax.set(xscale="log", xlabel="time t (uniform process, σ = 1)", ylabel="I: nats;  −mdse: nats per unit time",
+           title="Discrete diffusion: I-MDSE (uniform process)")
     ax.legend()
 
     ax = axes[1, 0]
@@ -67,7 +70,11 @@ def gaussian_vs_discrete(out_dir, seed=0):
         x0 = tuple(int(v) for v in x0)
         line, = ax.plot(times, running_d[(slice(None),) + x0], label=f"x0 = {''.join(map(str, x0))}")
         ax.axhline(-np.log(p0.table[x0]), color=line.get_color(), ls="--", lw=0.8)
-    ax.set(xscale="log", xlabel="time t", ylabel="nats", title=r"$\int_0^t \mathrm{mdse}(x_0,s)\,ds$ $\to -\log p_0(x_0)$ (dashed)")
+    ax.set(xscale="log", xlabel="time t", ylabel="nats", title=r"$\int_0^t \mathrm{mdse}(x_0,s)\,ds$ $\to -\log p_0(x_0)$ (dashed), uniform process")
     ax.legend(fontsize=8)
 
+    where = ", ".join(f"{v:g}" for v in pts[:, 0])
+    weights = ", ".join(f"{v:g}" for v in probs)
+    fig.suptitle(f"Gaussian toy: X ∈ {{{where}}} with p = ({weights}); "
+                 f"discrete toy: Dirichlet, N=2, L=3 (seed {seed + 3})", fontsize=10)
     return save(fig, os.path.join(out_dir, "gaussian_vs_discrete.png"))

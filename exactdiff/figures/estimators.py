@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..markov import MarkovChain
 from ..masked import EmpiricalDenoiser, MarkovDenoiser, OracleDenoiser
 from ..masked.estimators import (
     estimate_log_ratio,
@@ -24,18 +25,17 @@ from ..masked.estimators import (
     mask_losses,
     moments_from_losses,
 )
-from ..markov import MarkovChain
 from ..sequences import Distribution
 from .style import pyplot as _pyplot
 from .style import save as _save
 
 __all__ = [
+    "ESTIMATOR_FIGURES",
+    "estimator_variance_figure",
     "fig1a_time_free_nll",
     "fig1b_conditional_nll",
-    "estimator_variance_figure",
-    "sequence_toy",
     "markov_toy",
-    "ESTIMATOR_FIGURES",
+    "sequence_toy",
 ]
 
 #: The paper's tables, beside the project root (``<root>/../shared/data``).
@@ -60,6 +60,15 @@ def markov_toy(data_dir=None):
         return MarkovChain.from_dict(json.loads(path.read_text())), "markov_data_table.json"
     T = np.random.default_rng(12345).dirichlet(np.full(4, 0.5), size=4**4).reshape((4,) * 5)
     return MarkovChain(T, alphabet="ATGC"), "seeded order-4 chain, Dirichlet(0.5) rows, seed 12345 (shared data absent)"
+
+
+def _streams(seed, n):
+    """``n`` independent generators spawned from ``SeedSequence(seed)``: one per row."""
+    return [np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(n)]
+
+
+def _legend_below(ax, **kw):
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), borderaxespad=0, **kw)
 
 
 def _plot_nll(ax, true, est, stderr, exact_model, what):
@@ -92,9 +101,9 @@ def fig1a_time_free_nll(path="figures/fig1a_time_free_nll.png", *, n_samples=10*
     samples = p0.sample(n_samples, np.random.default_rng(seed))
     c = EmpiricalDenoiser(samples, p0.N)
     seqs = np.argwhere(p0.table > 0)
-    rng = np.random.default_rng(seed + 1)
+    streams = _streams(seed + 1, len(seqs))
     true = np.array([p0.nll(tuple(x)) for x in seqs])
-    ests = [estimate_nll(c, x, "time_free", draws, rng) for x in seqs]
+    ests = [estimate_nll(c, x, "time_free", draws, rng) for x, rng in zip(seqs, streams)]
     est = np.array([e.estimate for e in ests])
     se = np.array([e.stderr for e in ests])
     exact_model = -np.log(c.p_hat[tuple(seqs.T)])
@@ -117,7 +126,8 @@ def fig1b_conditional_nll(path="figures/fig1b_conditional_nll.png", *, n_letters
 
     The denoiser is a :class:`~exactdiff.MarkovDenoiser` of the chain's order, fitted on
     one run of ``n_letters`` letters (seed ``seed``); pairs are drawn with seed
-    ``seed + 1`` and the estimator with ``seed + 2``. The fitted model's exact value is
+    ``seed + 1`` and each pair's estimator from its own stream
+    (``SeedSequence(seed + 2).spawn``). The fitted model's exact value is
     −log p̂(x^T | x^C) of the fitted chain (two forward passes).
     """
     plt = _pyplot()
@@ -127,9 +137,10 @@ def fig1b_conditional_nll(path="figures/fig1b_conditional_nll.png", *, n_letters
     L = prompt + response
     context, target = list(range(prompt)), list(range(prompt, L))
     xs = chain.sample(pairs, L, np.random.default_rng(seed + 1))
-    rng = np.random.default_rng(seed + 2)
+    streams = _streams(seed + 2, len(xs))
     true = np.array([chain.exact_conditional_nll(x, target, context) for x in xs])
-    ests = [estimate_nll(c, x, "time_free", draws, rng, target=target, context=context) for x in xs]
+    ests = [estimate_nll(c, x, "time_free", draws, rng, target=target, context=context)
+            for x, rng in zip(xs, streams)]
     est = np.array([e.estimate for e in ests])
     se = np.array([e.stderr for e in ests])
     exact_model = np.array([c.chain.exact_conditional_nll(x, target, context) for x in xs])
@@ -168,7 +179,8 @@ def estimator_variance_figure(path="figures/estimator_variance.png", *, eps=1e-3
     draw against the cut-off ε on a random full-support toy (Dirichlet, N = 3, L = 5,
     seed ``seed``), where single masked tokens cost something: it grows like
     c · log(1/ε) and is infinite at ε = 0; points: sample variance of ``mc_draws`` draws
-    (±2 s.e. from the exact fourth moment).
+    (±2 s.e. from the exact fourth moment). Each curve draws from its own stream
+    (``SeedSequence(seed + 1).spawn``).
     """
     plt = _pyplot()
     p0, source = sequence_toy(data_dir)
@@ -176,10 +188,10 @@ def estimator_variance_figure(path="figures/estimator_variance.png", *, eps=1e-3
     seqs = np.argwhere(p0.table > 0)
     pick = np.random.default_rng(seed).choice(len(seqs), size=2, replace=False)
     x0, y0 = seqs[pick[0]], seqs[pick[1]]
-    rng = np.random.default_rng(seed + 1)
+    streams = iter(_streams(seed + 1, 6))
     ns = np.asarray(ns)
     grid = np.geomspace(ns.min(), ns.max(), 50)
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.9))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 6.2))
     result = dict(source=source, x0=x0.tolist(), y0=y0.tolist(), eps=eps, reps=reps, ns=ns.tolist(), curves={})
     specs = [("time_integral", dict(eps=eps), f"time-integral, ε = {eps:g}", "tab:orange"),
              ("k_dce", {}, "k-DCE", "tab:green"),
@@ -187,6 +199,7 @@ def estimator_variance_figure(path="figures/estimator_variance.png", *, eps=1e-3
     ax = axes[0]
     for method, kw, label, color in specs:
         m = estimator_moments(c, x0, method, **kw)
+        rng = next(streams)
         mc = _mc_variance(lambda n: estimate_nll(c, x0, method, int(n), rng, **kw).estimate, ns, reps)
         ax.loglog(grid, m.variance / grid, "-", color=color, label=f"{label}: Var[D] = {m.variance:.3g}")
         ax.errorbar(ns, mc[:, 0], yerr=2 * mc[:, 1], fmt="o", color=color, ms=4, capsize=2)
@@ -197,11 +210,12 @@ def estimator_variance_figure(path="figures/estimator_variance.png", *, eps=1e-3
     ax.set_title(f"(a) −log p0(x0), oracle; x0 = {''.join('ATGC'[v] for v in x0)}", fontsize=10)
     ax.set_xlabel("number of draws n")
     ax.set_ylabel("variance of the estimate (nats²)")
-    ax.legend(fontsize=7.5, loc="lower left")
+    _legend_below(ax, fontsize=7.5)
     ax.grid(alpha=0.3, which="both")
     ax = axes[1]
     for coupling, color in (("coupled", "tab:purple"), ("decoupled", "tab:gray")):
         m = log_ratio_moments(c, y0, x0, coupling=coupling)
+        rng = next(streams)
         mc = _mc_variance(lambda n: estimate_log_ratio(c, y0, x0, int(n), rng, coupling=coupling).estimate, ns, reps)
         ax.loglog(grid, m.variance / grid, "-", color=color, label=f"{coupling}: Var[D] = {m.variance:.3g}")
         ax.errorbar(ns, mc[:, 0], yerr=2 * mc[:, 1], fmt="o", color=color, ms=4, capsize=2)
@@ -209,7 +223,7 @@ def estimator_variance_figure(path="figures/estimator_variance.png", *, eps=1e-3
     ax.set_title(f"(b) log p0(y) − log p0(x), Eq. 18; y = {''.join('ATGC'[v] for v in y0)}", fontsize=10)
     ax.set_xlabel("number of draws n")
     ax.set_ylabel("variance of the estimate (nats²)")
-    ax.legend(fontsize=8, loc="lower left")
+    _legend_below(ax, fontsize=8)
     ax.grid(alpha=0.3, which="both")
     # (c) the cut-off
     ax = axes[2]
@@ -228,6 +242,7 @@ def estimator_variance_figure(path="figures/estimator_variance.png", *, eps=1e-3
         v = moments_from_losses(losses, sizes, method).variance
         ax.axhline(v, color=color, lw=1.2, label=f"{method.replace('_', '-')}: Var[D] = {v:.3g}")
     pts = []
+    rng = next(streams)
     for e in (1e-1, 1e-2, 1e-3):
         est = estimate_nll(cq, xq, "time_integral", mc_draws, rng, eps=e)
         m = moments_from_losses(losses, sizes, "time_integral", eps=e)
@@ -239,7 +254,7 @@ def estimator_variance_figure(path="figures/estimator_variance.png", *, eps=1e-3
                  f"ε = 0: Var[D] = ∞ (E D² ≈ {slope:.3g}·log(1/ε) + O(1))", fontsize=10)
     ax.set_xlabel("cut-off ε (λ ~ U(ε, 1))")
     ax.set_ylabel("variance of one draw (nats²)")
-    ax.legend(fontsize=7.5, loc="upper right")
+    _legend_below(ax, fontsize=7.5)
     ax.grid(alpha=0.3, which="both")
     result["cutoff"] = dict(x0=xq.tolist(), log_divergence=slope, mc=pts.tolist())
     fig.suptitle(f"Exact variance (lines) and Monte Carlo (points, ±2 s.e.); (a), (b): variance of the mean of n "

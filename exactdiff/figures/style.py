@@ -20,9 +20,12 @@ def pyplot():
 
 
 def save(fig, path, dpi=110):
-    """Write ``fig`` to ``path`` (its folder created if needed), close it, return the path."""
+    """Write ``fig`` to ``path`` (its folder created if needed), close it, return the path.
+
+    The PNG carries no software stamp, so the same figure drawn by another matplotlib
+    release differs only where the pixels do."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    fig.savefig(path, dpi=dpi, metadata={"Software": None})
     pyplot().close(fig)
     return str(path)

@@ -14,7 +14,7 @@ from ..core.backend import as_xp_table, namespace
 from ..core.validation import as_table, check_time
 from .score_entropy import expected_dse, mdse
 
-__all__ = ["mdse_integral", "mdse_running_integral", "dse_integral", "QUADRATURES"]
+__all__ = ["QUADRATURES", "dse_integral", "mdse_integral", "mdse_running_integral", "time_nodes"]
 
 #: Lower end of the quadrature in u = log σ̄. The part of ∫ mdse dt left out below
 #: σ̄ = e^{U_MIN} is of order σ̄·|log σ̄| ≈ 1e-18 per unit rate.
@@ -38,6 +38,44 @@ GL_WIDTH, GL_WIDTH_FAR, U_NEAR = 4.0, 8.0, -21.0
 GL_MIN_WIDTH, GL_MAX_PANELS = 2.0**-6, 256
 
 QUADRATURES = ("quad_vec", "gauss-legendre")
+
+
+def _initial_edges(u_min, u_end):
+    """Panel edges in u = log σ̄: GL_WIDTH_FAR wide left of U_NEAR, GL_WIDTH right of it."""
+    edges = []
+    if u_min < U_NEAR < u_end:
+        k = max(1, int(np.ceil((U_NEAR - u_min) / GL_WIDTH_FAR)))
+        edges += list(np.linspace(u_min, U_NEAR, k + 1))[:-1]
+        start = U_NEAR
+    else:
+        start = u_min
+    k = max(1, int(np.ceil((u_end - start) / GL_WIDTH)))
+    return edges + list(np.linspace(start, u_end, k + 1))
+
+
+def time_nodes(process, T, *, order=GL_ORDERS[1], u_min=U_MIN):
+    """Times t_j and positive weights w_j with ∫_0^T f(t) dt ≈ Σ_j w_j f(t_j).
+
+    Composite Gauss–Legendre of ``order`` nodes per panel in u = log σ̄(t) on the
+    initial panels of ``quadrature="gauss-legendre"`` (not refined), so
+    w_j = (GL weight)·σ̄(t_j)/σ(t_j). Every weight is positive: an inequality that holds
+    at every t holds for the weighted sums, whatever their quadrature error.
+    """
+    T = check_time(T, "T")
+    sbar_end = process.total(T)
+    if not np.isfinite(sbar_end) or sbar_end <= 0:
+        raise ValueError(f"`T` must give a finite, positive total rate σ̄(T) (got {sbar_end}).")
+    x, w = np.polynomial.legendre.leggauss(order)
+    edges = _initial_edges(u_min, float(np.log(sbar_end)))
+    us, ws = [], []
+    for a, b in zip(edges[:-1], edges[1:]):
+        half = 0.5 * (b - a)
+        us.append(a + half * (x + 1.0))
+        ws.append(half * w)
+    u, wu = np.concatenate(us), np.concatenate(ws)
+    times = np.array([min(process.schedule.time_of_total(float(np.exp(v))), T) for v in u])
+    rates = np.array([process.rate(t) for t in times])
+    return times, wu * np.exp(u) / rates
 
 
 def _lower_end(p0):
@@ -78,15 +116,7 @@ def _gauss_legendre(integrand, u_min, u_end, epsrel):
         xp = namespace(high)
         return [float(xp.max(xp.abs(high - low))), a, b, high]
 
-    edges = []
-    if u_min < U_NEAR < u_end:
-        k = max(1, int(np.ceil((U_NEAR - u_min) / GL_WIDTH_FAR)))
-        edges += list(np.linspace(u_min, U_NEAR, k + 1))[:-1]
-        start = U_NEAR
-    else:
-        start = u_min
-    k = max(1, int(np.ceil((u_end - start) / GL_WIDTH)))
-    edges += list(np.linspace(start, u_end, k + 1))
+    edges = _initial_edges(u_min, u_end)
     panels = [panel(a, b) for a, b in zip(edges[:-1], edges[1:])]
     total = sum(p[3] for p in panels[1:]) + panels[0][3]
     while True:
