@@ -6,7 +6,7 @@ exact NLL decompositions and the time-free, conditional and log-ratio formulas, 
 checked along two independent routes. ``import exactdiff as ed`` gives the everyday API
 below; specialist names live in the subpackages (``ed.checks``, ``ed.symbolic``,
 ``ed.gaussian``, ``ed.information``, ``ed.masked``, ``ed.process``, ``ed.markov``,
-``ed.memory``, ``ed.backend``, ``ed.figures``).
+``ed.memory``, ``ed.backend``, ``ed.figures``, ``ed.audit``).
 
 Conventions, followed by every function:
 
@@ -35,13 +35,17 @@ from __future__ import annotations
 
 import importlib
 
+from . import adapters
 from .core import backend, memory
 from .core.numerics import richardson_derivative
 from .information import (
+    OracleScore,
     concrete_score,
     conditional_entropy,
+    dse_estimator_moments,
     dse_integral,
     dse_loss,
+    estimate_dse_nll,
     expected_dse,
     marginal,
     marginal_entropy,
@@ -61,6 +65,7 @@ from .masked import (
     Estimate,
     EstimatorMoments,
     MarkovDenoiser,
+    MaskLaw,
     OracleDenoiser,
     TableDenoiser,
     conditional_nll,
@@ -90,7 +95,7 @@ from .sequences import Distribution, SequenceSpace
 __version__ = "0.2.0"
 
 #: Namespaces imported on first use (``ed.checks``, ``ed.symbolic``, …).
-_LAZY = ("checks", "symbolic", "gaussian", "figures", "cli")
+_LAZY = ("checks", "symbolic", "gaussian", "figures", "cli", "audit", "train")
 
 __all__ = [
     # sequences and laws
@@ -122,6 +127,10 @@ __all__ = [
     "mdse_integral",
     "mdse_running_integral",
     "dse_integral",
+    # bring your own score model
+    "OracleScore",
+    "estimate_dse_nll",
+    "dse_estimator_moments",
     # masked diffusion
     "mdce",
     "mdce_integral",
@@ -145,6 +154,7 @@ __all__ = [
     "CorruptedDenoiser",
     "Estimate",
     "EstimatorMoments",
+    "MaskLaw",
     "estimate_nll",
     "estimate_conditional_nll",
     "estimate_log_ratio",
@@ -154,6 +164,7 @@ __all__ = [
     # numerics
     "richardson_derivative",
     # namespaces
+    "adapters",
     "backend",
     "memory",
     *_LAZY,

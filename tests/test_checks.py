@@ -22,7 +22,9 @@ from exactdiff.checks import likelihood as CL
 from exactdiff.checks import markov as CMk
 from exactdiff.checks import masked as CM
 from exactdiff.checks import process as CP
+from exactdiff.checks import laws as CLaw
 from exactdiff.checks import score_entropy as CS
+from exactdiff.checks import score_models as CSM
 from exactdiff.checks.result import compare
 
 REL = 1e-8
@@ -75,6 +77,9 @@ SENSITIVE = [
     (CP, "masking_kernel", lambda: CP.check_kernels(3)),
     (CEst, "estimator_moments", lambda: CEst.check_estimator_means(P0, np.argwhere(P0.table > 0)[:3])),
     (CG, "nll_integral_report", lambda: CG.check_gaussian_nll([-1.0, 0.5, 2.0], [0.2, 0.5, 0.3])),
+    (CLaw, "mask_losses", lambda: CLaw.check_mask_laws(P0, np.argwhere(P0.table > 0)[:3])),
+    (CSM, "dse_limit", lambda: CSM.check_score_model_limit(P0, at=np.argwhere(P0.table > 0)[:2])),
+    (CSM, "dse_loss", lambda: CSM.check_sedd_adapter(n_pairs=8)),
 ]
 
 

@@ -62,7 +62,7 @@ def files(tmp_path, monkeypatch):
     (["verify", "--quick", "--json", "folder"],
      "exactdiff verify: error: --json 'folder' is a folder; give a file name."),
     (["nll", "--all", "--samples", "3"],
-     "exactdiff nll: error: --samples only applies with --estimator (time_free, k_dce or time_integral)."),
+     "exactdiff nll: error: --samples only applies with --estimator."),
     (["nll", "--all", "--estimator", "time_free", "--epsilon", "0.2"],
      "exactdiff nll: error: --epsilon only applies with --denoiser corrupted."),
     (["nll"], "exactdiff nll: error: give sequences, or --all for every sequence of a table toy."),
@@ -152,3 +152,20 @@ def test_cli_runs_blas_on_one_thread(monkeypatch):
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
     with blas_threads() as limits:
         assert limits is None  # the environment decides
+
+
+def test_npy_toy_takes_digit_sequences(tmp_path, monkeypatch, capsys):
+    """A .npy table has no alphabet: sequences are typed as digits or comma-separated
+    integers, printed as digits, and anything else is a one-line error."""
+    import exactdiff as ed
+
+    monkeypatch.chdir(tmp_path)
+    p0 = ed.Distribution.dirichlet(3, 3, seed=0)
+    np.save("toy.npy", p0.table)
+    assert main(["nll", "--toy", "toy.npy", "--json", "-", "012", "2,1,0"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [r["sequence"] for r in rows] == ["012", "210"]
+    assert rows[0]["nll"] == pytest.approx(p0.nll((0, 1, 2)), rel=1e-15)
+    assert run_error(["nll", "--toy", "toy.npy", "AB"], capsys) == (
+        "exactdiff nll: error: sequence 'AB': this toy has no alphabet (a .npy table); give tokens as digits "
+        "(e.g. 012) or comma-separated integers (e.g. 0,1,12).")

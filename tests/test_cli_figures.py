@@ -7,7 +7,7 @@ import exactdiff as ed
 from exactdiff.cli import build_parser, main
 
 
-@pytest.mark.parametrize("sub", ["verify", "nll", "figures"])
+@pytest.mark.parametrize("sub", ["verify", "nll", "audit", "ood", "train", "figures"])
 def test_every_subcommand_has_help_with_example(sub, capsys):
     with pytest.raises(SystemExit) as exc:
         main([sub, "--help"])

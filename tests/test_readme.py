@@ -16,7 +16,7 @@ SHARED = os.path.join(ROOT, "..", "shared", "data")
 needs_data = pytest.mark.skipif(not os.path.isdir(SHARED), reason="needs ../shared/data beside the project")
 
 #: Commands that take more than a few seconds: run with ``-m slow``.
-SLOW = ("exactdiff verify --toy", "exactdiff figures")
+SLOW = ("exactdiff verify --toy", "exactdiff figures", "exactdiff ood", "exactdiff train")
 
 
 def console_examples(text):
@@ -48,7 +48,7 @@ def test_the_readme_has_console_examples():
 @pytest.mark.parametrize("command, expected", [_param(c, e) for c, e in EXAMPLES])
 def test_readme_console_example(command, expected, tmp_path):
     """The command exits 0 (from the repository root) and prints every line shown."""
-    command = command.replace("--out figures", f"--out {tmp_path}")  # never overwrite the gallery
+    command = re.sub(r"--out \S+", f"--out {tmp_path}", command)  # write into a scratch folder
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     done = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr

@@ -28,11 +28,13 @@ from ..sequences import Distribution
 from . import denoisers as denoiser_checks
 from . import engines as engine_checks
 from . import estimators as estimator_checks
+from . import laws as law_checks
 from . import likelihood as likelihood_checks
 from . import markov as markov_checks
 from . import masked as masked_checks
 from . import process as process_checks
 from . import score_entropy as mdse_checks
+from . import score_models as score_model_checks
 from .result import CheckResult
 
 __all__ = ["default_suite", "symbolic_suite", "run_suite", "format_table", "results_to_json"]
@@ -109,6 +111,8 @@ def _masked_tasks(label, p0, seed, quick=False):
         y0 = pairs[0][0] if pairs[0][0] != tuple(int(v) for v in x0) else pairs[0][1]
         tasks.append((f"estimators (Monte Carlo) / {label}",
                       lambda: estimator_checks.check_estimator_monte_carlo(p0, x0, y0, seed=seed, setup=setup)))
+    tasks.append((f"mask laws / {label}",
+                  lambda: law_checks.check_mask_laws(p0, np.argwhere(p0.table > 0)[:6], setup=setup)))
     if quick:
         return tasks
     tasks += [
@@ -124,6 +128,25 @@ def _masked_tasks(label, p0, seed, quick=False):
     ]
     if pairs:
         tasks.append((f"Eq. 18 / {label}", lambda: likelihood_checks.check_eq_18(p0, pairs, setup=setup)))
+    return tasks
+
+
+#: The score-model row enumerates every reachable state at each of ~200–300 quadrature
+#: nodes per process: above this many states a toy is checked on the marginal law of its
+#: first SCORE_MODEL_MAX_L positions (the identity holds for every law).
+SCORE_MODEL_MAX_STATES, SCORE_MODEL_MAX_L = 1024, 4
+
+
+def _score_model_tasks(label, p0, seed, toy_independent):
+    sub, sub_label = p0, label
+    if p0.table.size > SCORE_MODEL_MAX_STATES:
+        L = min(p0.L, SCORE_MODEL_MAX_L)
+        sub = Distribution(p0.marginal(range(L)), alphabet=p0.alphabet)
+        sub_label = f"{label}, first {L} letters"
+    tasks = [(f"score-model limit / {sub_label}",
+              lambda: score_model_checks.check_score_model_limit(sub, setup={"toy": sub_label, "seed": seed}))]
+    if toy_independent:
+        tasks.append(("SEDD adapter / random scores", lambda: score_model_checks.check_sedd_adapter(seed=seed)))
     return tasks
 
 
@@ -211,6 +234,7 @@ def default_suite(seed=0, quick=False, toy=None, label=None, symbolic=None, budg
         T = min(0.9 * proc.schedule.t_max, proc.schedule.time_of_total(10.0))
         tasks += _mdse_tasks(label, small, proc, seed, T, quick)
     tasks += _masked_tasks(label, small, seed, quick)
+    tasks += _score_model_tasks(label, small, seed, toy_independent=toy is None)
     if toy is not None:
         if not quick:
             small_proc = processes[2]
@@ -275,7 +299,7 @@ _SHORT = {"estimator (Monte Carlo)": "estimator MC", "forward process (MATH.md)"
           "Markov chain (forward–backward)": "Markov chain", "Theorem 4.1 (law of |U|)": "Thm 4.1 |U|",
           "Theorem 4.1 (conditionals)": "Thm 4.1 h_k", "Theorem 4.2 / Corollary 4.3": "Cor 4.3",
           "Corollary 4.3 (conditionals)": "Cor 4.3", "Theorem 3.1 (s* is optimal)": "Thm 3.1",
-          "I-MMSE (Guo–Shamai–Verdú 2005)": "I-MMSE", "pointwise I-MMSE (Venkat–Weissman 2012)": "I-MMSE",
+          "I-MMSE (Guo–Shamai–Verdú 2005)": "I-MMSE", "SEDD adapter (DSE)": "SEDD", "pointwise I-MMSE (Venkat–Weissman 2012)": "I-MMSE",
           "NLL (Kong et al. 2023)": "Kong 2023", "Theorem": "Thm", "Corollary": "Cor", "Lemma": "Lem"}
 _PROCESS = {"uniform": "unif", "absorbing": "abs", "absorbing (λ)": "λ", "random non-symmetric": "rand",
             "full-space": "full"}

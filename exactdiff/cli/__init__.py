@@ -1,5 +1,6 @@
 """The ``exactdiff`` command line: one module per subcommand (``verify``, ``nll``,
-``figures``), each with ``add_parser(subparsers)`` and its command function."""
+``audit``, ``ood``, ``train``, ``figures``), each with ``add_parser(subparsers)`` and its
+command function."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import contextlib
 import os
 import sys
 
-from . import figures, nll, verify
+from . import audit, figures, nll, ood, train, verify
 
 __all__ = ["build_parser", "main"]
 
 #: The subcommands, in the order ``--help`` lists them.
-COMMANDS = (verify, nll, figures)
+COMMANDS = (verify, nll, audit, ood, train, figures)
 
 
 def build_parser():
@@ -57,6 +58,9 @@ def main(argv=None):
             return args.func(args)
     except (ValueError, ArithmeticError) as exc:
         parser.exit(2, f"exactdiff {args.command}: error: {exc}\n")
+    except BrokenPipeError:  # the reader stopped early (``| head``): no error, no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # a file that cannot be read or written
         parser.exit(2, f"exactdiff {args.command}: error: {exc.strerror or exc}: {exc.filename!r}\n")
 

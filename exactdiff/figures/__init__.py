@@ -6,6 +6,7 @@ plotting library; matplotlib is imported when a figure is drawn."""
 from __future__ import annotations
 
 from .companion import gaussian_vs_discrete
+from .dse_variance import DSE_FIGURES
 from .estimators import ESTIMATOR_FIGURES
 from .information import i_mdce, information_curves, pointwise_kl_curves, running_nll, time_free_weights
 
@@ -17,6 +18,7 @@ FIGURES = {
     "time_free_weights": time_free_weights,
     "gaussian_vs_discrete": gaussian_vs_discrete,
     **ESTIMATOR_FIGURES,
+    **DSE_FIGURES,
 }
 
 __all__ = ["FIGURES", "generate_all"]

@@ -269,7 +269,8 @@ class MarkovChain:
 
     def log_marginal(self, x, visible) -> float:
         """Exact log p0(x^U): the letters of ``x`` at the positions ``visible``, all
-        other positions summed out (one scaled forward pass, no enumeration).
+        other positions summed out (one scaled forward pass of window messages, no
+        enumeration).
 
         Parameters
         ----------
@@ -289,7 +290,48 @@ class MarkovChain:
             return 0.0
         mask = np.zeros(len(tokens), dtype=bool)
         mask[list(U)] = True
-        return fb.log_marginal(self._tensors, *self._padded(tokens, mask))
+        tokens, mask = self._padded(tokens, mask)
+        return float(fb.log_marginals(self._tensors, tokens[None], mask[None])[0])
+
+    def log_marginals(self, x, visible) -> np.ndarray:
+        """Exact log p0(x_b^{U_b}) for a batch of rows, each with its own letters and
+        visible set (one forward pass of window messages for the whole batch).
+
+        Parameters
+        ----------
+        x : int array, shape (B, L)
+            Letters 0..N−1 (ignored where not visible).
+        visible : bool array, shape (B, L)
+            ``visible[b, j]`` is True when position j is in U_b.
+
+        Returns
+        -------
+        ndarray, shape (B,)
+            log p0(x_b^{U_b}); 0 for an empty U_b, ``-inf`` where the letters are impossible.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> chain = MarkovChain(np.array([[0.9, 0.1], [0.2, 0.8]]))
+        >>> out = chain.log_marginals(np.array([[0, 1, 1]]), np.array([[True, False, True]]))
+        >>> bool(abs(out[0] - chain.log_marginal((0, 1, 1), [0, 2])) < 1e-15)
+        True
+        """
+        x = as_token_array(x, self.N, "x")
+        vis = self._mask_array(visible, x.shape, "visible")
+        return fb.log_marginals(self._tensors, *self._padded(x, vis))
+
+    @staticmethod
+    def _mask_array(masks, shape, name):
+        """A boolean array of the given shape (booleans, or integers 0 and 1)."""
+        m = np.asarray(masks)
+        if m.shape != tuple(shape):
+            raise ValueError(f"`{name}` must have shape {tuple(shape)} (got {m.shape}).")
+        if m.dtype != bool:
+            if not np.issubdtype(m.dtype, np.integer) or not np.isin(m, (0, 1)).all():
+                raise ValueError(f"`{name}` must be boolean (True = visible) or hold only 0 and 1.")
+            m = m.astype(bool)
+        return m
 
     def posteriors(self, x) -> np.ndarray:
         """The optimal denoiser of the chain on query rows: p0(x^i = v | x^{UM_b}).
@@ -304,8 +346,9 @@ class MarkovChain:
         -------
         ndarray, shape (B, L, N)
             The exact conditional law of every masked letter given the visible letters of
-            its row (forward–backward, O(B · L · N^{k+1}) work); the one-hot of the
-            letter at visible positions.
+            its row (forward–backward over window messages: a step costs N^(hidden letters
+            among k + 1 positions), at most N^{k+1}); the one-hot of the letter at visible
+            positions.
 
         Raises ``ValueError`` when the visible letters of a row with a masked position
         have probability 0 (the conditional is undefined), naming that context.
@@ -379,8 +422,8 @@ class MarkovChain:
     def log_conditionals(self, x, masks) -> np.ndarray:
         """Exact log p0(x^i | x^{U_b}) for many visible sets U_b at once, every masked i.
 
-        A batched forward–backward (:meth:`posteriors`): O(B · L · N · N^k) work, no
-        enumeration of V^L.
+        A batched forward–backward over window messages
+        (:func:`exactdiff.markov.forward_backward.log_conditionals`), no enumeration of V^L.
 
         Parameters
         ----------
@@ -409,15 +452,39 @@ class MarkovChain:
         m = np.asarray(masks)
         if m.ndim != 2 or m.shape[1] != L:
             raise ValueError(f"`masks` must have shape (B, L) with L={L} (got {m.shape}).")
-        if m.dtype != bool:
-            if not np.issubdtype(m.dtype, np.integer) or not np.isin(m, (0, 1)).all():
-                raise ValueError("`masks` must be boolean (True = visible) or hold only 0 and 1.")
-            m = m.astype(bool)
-        rows = np.where(m, tokens[None, :], self.N)
-        probs = self.posteriors(rows)
-        picked = np.take_along_axis(probs, np.broadcast_to(tokens, m.shape)[:, :, None], axis=2)[:, :, 0]
-        with np.errstate(divide="ignore"):
-            return np.where(m, 0.0, np.log(picked))
+        m = self._mask_array(m, m.shape, "masks")
+        rows, vis = self._padded(np.broadcast_to(tokens, m.shape), m)
+        logp, _ = fb.log_conditionals(self._tensors, rows, vis)
+        logp = logp[:, :L]
+        bad = np.isnan(logp).any(axis=1)
+        if bad.any():
+            b = int(np.argmax(bad))
+            row = np.where(m[b], tokens, self.N)
+            raise ValueError(f"the context {self._describe(row)} of mask row {b} (_ = masked) has probability 0 "
+                             f"under the chain: p0(x^i | x^U) is undefined.")
+        return logp
+
+    def _subset_setup(self, x, target, context, max_subsets):
+        """(padded tokens, roles, n) for the subset tables, after the guards."""
+        tokens = self._encode(x)
+        L = len(tokens)
+        T, C = check_target_context(L, range(L) if target is None else target, context)
+        n = len(T)
+        if 2**n - 1 > max_subsets:
+            raise ValueError(
+                f"the exact sum over J ⊊ T with |T|={n} needs 2^{n} − 1 = {2**n - 1:,} subsets, "
+                f"more than `max_subsets`={max_subsets:,}; raise `max_subsets` "
+                f"(time and memory grow like 2^|T|) or use a Monte Carlo estimator."
+            )
+        self._check_context(tokens, C)
+        roles = np.full(L, fb.HIDDEN)
+        roles[list(C)] = fb.VISIBLE
+        roles[list(T)] = fb.FREE
+        padded, _ = self._padded(tokens, roles != fb.HIDDEN)
+        roles = np.concatenate([roles, np.full(len(padded) - L, fb.HIDDEN)])
+        memory.refuse(fb.subset_table_bytes(self._tensors, roles),
+                      f"the exact subset tables over |T|={n} target positions with N^k={self.N**self.order:,} contexts")
+        return padded, roles, n
 
     def subset_terms(self, x, target=None, context=(), max_subsets: int = MAX_SUBSETS) -> np.ndarray:
         """The exact per-size sums of conditional NLLs behind Theorem 4.1 and Corollary 4.3.
@@ -431,10 +498,10 @@ class MarkovChain:
         positions outside T ∪ C are summed out. With C = ∅ and T = [L] this is the
         h_k(x0) of the closed form of mdce (MATH.md).
 
-        Every one of the |T| · 2^{|T|−1} conditionals is computed, exactly, as a ratio
-        of two forward–backward contractions, meeting in the middle of the target
-        (:func:`exactdiff.markov.forward_backward.subset_terms`). Work
-        O(|T| · 2^{|T|} · N^k), memory O(2^{|T|/2} · N^k).
+        Every one of the |T| · 2^{|T|−1} conditionals is exact: the 2^{|T|} marginals
+        log p0(x^{J ∪ C}) are computed by meeting in the middle of the target
+        (:func:`exactdiff.markov.forward_backward.subset_log_z`) and
+        −log p0(x^i | x^{J ∪ C}) = log p0(x^{J ∪ C}) − log p0(x^{J ∪ {i} ∪ C}).
 
         Parameters
         ----------
@@ -443,7 +510,7 @@ class MarkovChain:
             Disjoint sets of positions; ``target`` must not be empty.
         max_subsets : int
             Refuse (``ValueError``) when the number 2^{|T|} − 1 of proper subsets J ⊊ T
-            exceeds it. Time and memory grow like 2^{|T|} · N^k.
+            exceeds it.
 
         Returns
         -------
@@ -451,28 +518,55 @@ class MarkovChain:
             h_0, …, h_{|T|−1}; ``inf`` entries when p0(x^{T ∪ C}) = 0. Raises
             ``ValueError`` when p0(x^C) = 0 (the conditionals are undefined).
         """
-        tokens = self._encode(x)
-        L = len(tokens)
-        T, C = check_target_context(L, range(L) if target is None else target, context)
-        n = len(T)
-        if 2**n - 1 > max_subsets:
-            raise ValueError(
-                f"the exact sum over J ⊊ T with |T|={n} needs 2^{n} − 1 = {2**n - 1:,} subsets, "
-                f"more than `max_subsets`={max_subsets:,}; raise `max_subsets` "
-                f"(time and memory grow like 2^|T| · N^k) or use a Monte Carlo estimator."
-            )
-        S = self.N**self.order
-        memory.refuse(6 * 8 * 2**n + (n + 4) * 8 * S * 2 ** (n - n // 2 + 1),
-                      f"the exact subset sum over |T|={n} target positions with N^k={S} contexts")
-        self._check_context(tokens, C)
-        roles = np.full(L, fb.HIDDEN)
-        roles[list(C)] = fb.VISIBLE
-        roles[list(T)] = fb.FREE
-        padded, visible = self._padded(tokens, roles != fb.HIDDEN)
-        roles = np.concatenate([roles, np.full(len(padded) - L, fb.HIDDEN)])
-        if fb.log_marginal(self._tensors, padded, visible) == -np.inf:
+        padded, roles, n = self._subset_setup(x, target, context, max_subsets)
+        if fb.log_marginals(self._tensors, padded[None], (roles != fb.HIDDEN)[None])[0] == -np.inf:
             return np.full(n, np.inf)
         return fb.subset_terms(self._tensors, padded, roles)
+
+    def subset_losses(self, x, target=None, context=(), max_subsets: int = MAX_SUBSETS):
+        """The oracle's DCE loss on every mask of the target, exactly, from 2^{|T|} marginals.
+
+        .. math::
+
+            \\ell(m) = \\sum_{i \\in m} -\\log p_0(x^i \\mid x^{(T \\setminus m) \\cup C})
+                    = \\sum_{i \\in m} \\big[\\log p_0(x^{(T \\setminus m) \\cup C})
+                      - \\log p_0(x^{(T \\setminus m) \\cup \\{i\\} \\cup C})\\big]
+
+        for every set m ⊆ T of masked target positions: what
+        :func:`exactdiff.masked.mask_losses` returns for ``OracleDenoiser(chain)`` (one
+        denoiser call per mask), here from the table of
+        :func:`exactdiff.markov.forward_backward.subset_log_z`.
+
+        Parameters
+        ----------
+        x : str or sequence of int, length L
+        target, context : iterable of int
+            As :meth:`subset_terms`.
+        max_subsets : int
+
+        Returns
+        -------
+        losses : ndarray, shape (2^{|T|},)
+            ℓ(m) for the masks in lexicographic order over the sorted target positions,
+            True = masked and the first target position varying slowest (the order of
+            :func:`exactdiff.masked.mask_patterns`); ``inf`` where the masked letters
+            are impossible given the rest, ``nan`` where the visible letters are.
+        n_masked : ndarray, shape (2^{|T|},)
+            |m| of each mask.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> chain = MarkovChain(np.array([[0.9, 0.1], [0.2, 0.8]]))
+        >>> losses, n_masked = chain.subset_losses((0, 1, 1), target=[1, 2], context=[0])
+        >>> n_masked.tolist()
+        [0, 1, 1, 2]
+        >>> bool(abs(losses[1] - chain.exact_conditional_nll((0, 1, 1), [2], [0, 1])) < 1e-15)   # only x^2 masked
+        True
+        """
+        padded, roles, n = self._subset_setup(x, target, context, max_subsets)
+        ell = fb.subset_losses(fb.subset_log_z(self._tensors, padded, roles))
+        return ell[fb.pattern_order(n)], fb.subset_sizes(n)
 
     def _check_context(self, tokens, C):
         """Raise ``ValueError`` naming the context when p0(x^C) = 0."""

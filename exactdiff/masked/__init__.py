@@ -7,6 +7,9 @@
 - :mod:`~exactdiff.masked.dce`: the DCE of any denoiser, by enumerating masks;
 - :mod:`~exactdiff.masked.denoisers`: the denoiser protocol and built-in denoisers;
 - :mod:`~exactdiff.masked.likelihood`: the exact time-free, conditional and log-ratio sums;
+- :mod:`~exactdiff.masked.laws`: mask laws (the law of the unmasked set and how a draw
+  aggregates), their exact moments, the flawed laws of published evaluation code, and a
+  goodness-of-fit test for mask samplers;
 - :mod:`~exactdiff.masked.estimators`: Monte Carlo estimators and their exact moments.
 """
 
@@ -30,6 +33,7 @@ from .estimators import (
     log_ratio_moments,
     mask_losses,
 )
+from .laws import LAW_NAMES, GoodnessOfFit, MaskLaw, flawed_law_means, goodness_of_fit
 from .likelihood import conditional_nll, exact_conditional_nll, log_ratio_expectation, time_free_nll
 from .optimal import masked_marginal, mdce, mdce_integral, optimal_denoiser_table, subset_sums, visible_marginal_table
 from .weights import harmonic_number, subset_weight, time_free_weights, unmasked_size_law
@@ -39,7 +43,10 @@ __all__ = [
     "EmpiricalDenoiser",
     "Estimate",
     "EstimatorMoments",
+    "GoodnessOfFit",
+    "LAW_NAMES",
     "MarkovDenoiser",
+    "MaskLaw",
     "OracleDenoiser",
     "TableDenoiser",
     "conditional_nll",
@@ -53,6 +60,8 @@ __all__ = [
     "evaluate_denoiser",
     "exact_conditional_nll",
     "expected_dce",
+    "flawed_law_means",
+    "goodness_of_fit",
     "harmonic_number",
     "log_ratio_expectation",
     "log_ratio_moments",

@@ -16,7 +16,14 @@ n = |T| and a = |m| the number masked:
 ``time_integral``  λ ~ U(ε, 1), each position masked w.p. λ    (1 − ε) ℓ(m) / λ
 ``k_dce``          a ~ U{1..n}, m uniform of size a            (n / a) ℓ(m)
 ``time_free``      P(a) = 1 / (a H_n), m uniform of size a     H_n ℓ(m)
+a ``MaskLaw``      its law of the unmasked set U = T ∖ m       scale · (sum or mean of) ℓ
 =================  ==========================================  ==============================
+
+``k_dce`` and ``time_free`` are mask laws (:meth:`MaskLaw.k_dce
+<exactdiff.masked.laws.MaskLaw.k_dce>`, :meth:`MaskLaw.time_free
+<exactdiff.masked.laws.MaskLaw.time_free>`), drawn and weighted by
+:mod:`exactdiff.masked.laws`; every ``method`` argument below also takes a
+:class:`~exactdiff.masked.laws.MaskLaw` or the name of a named law.
 
 For every method E[D] = Σ_m B(a, n − a + 1) ℓ(m) at ε = 0: the time-integrated DCE
 ∫_0^1 (1/λ) E_{x_λ|x0} ℓ dλ (Theorem 3.4's L^1_DCE), and Theorem 4.1's time-free sum —
@@ -53,7 +60,8 @@ import numpy as np
 from ..core.validation import check_count, check_rng, check_target_context
 from .dce import mask_patterns
 from .denoisers import evaluate_denoiser
-from .weights import harmonic_number, subset_weight
+from .laws import LAW_NAMES, MaskLaw
+from .laws import uniform_masks as _uniform_masks  # noqa: F401  (the k-DCE and time-free masks; tests use it)
 
 __all__ = [
     "Estimate",
@@ -192,14 +200,20 @@ def _weights_time_integral(n, r, eps):
     return np.array([(1 - eps) ** (r - 1) * _integral(a - r, n - a, eps, 1.0) for a in range(1, n + 1)])
 
 
-def _weights_k_dce(n, r, eps):
-    a = np.arange(1, n + 1)
-    return (n / a) ** r / (n * np.array([math.comb(n, int(k)) for k in a], dtype=float))
+def _law_draw(make):
+    """The draw of a method that is a :class:`~exactdiff.masked.laws.MaskLaw` (``make(n)``)."""
+    def draw(count, n, rng, eps, stratify):
+        law = make(n)
+        masks = law.draw(count, rng)
+        return masks, law.factor(masks.sum(axis=1))
+    return draw
 
 
-def _weights_time_free(n, r, eps):
-    # 1/(a C(n, a)) = B(a, n − a + 1): the subset weight of the n − a unmasked positions
-    return harmonic_number(n) ** (r - 1) * subset_weight(n, n - np.arange(1, n + 1))
+def _law_weights(make):
+    """The moment weights W_r(a) of a method that is a :class:`~exactdiff.masked.laws.MaskLaw`."""
+    def weights(n, r, eps):
+        return make(n).masked_weights(r)
+    return weights
 
 
 def _draw_time_integral(count, n, rng, eps, stratify):
@@ -213,23 +227,14 @@ def _draw_time_integral(count, n, rng, eps, stratify):
     return masks, (1 - eps) / lam
 
 
-def _uniform_masks(sizes, n, rng):
-    ranks = rng.random((sizes.size, n)).argsort(axis=1).argsort(axis=1)
-    return ranks < sizes[:, None]
+#: k-DCE and the time-free estimator are mask laws (:meth:`MaskLaw.k_dce`, :meth:`MaskLaw.time_free`):
+#: a ~ U{1..n} masked with weight n/a, and a ∝ 1/a with weight H_n.
+_draw_k_dce, _weights_k_dce = _law_draw(MaskLaw.k_dce), _law_weights(MaskLaw.k_dce)
+_draw_time_free, _weights_time_free = _law_draw(MaskLaw.time_free), _law_weights(MaskLaw.time_free)
 
 
-def _draw_k_dce(count, n, rng, eps, stratify):
-    a = rng.integers(1, n + 1, size=count)
-    return _uniform_masks(a, n, rng), n / a
-
-
-def _draw_time_free(count, n, rng, eps, stratify):
-    law = 1.0 / np.arange(1, n + 1)
-    a = rng.choice(np.arange(1, n + 1), size=count, p=law / law.sum())
-    return _uniform_masks(a, n, rng), np.full(count, harmonic_number(n))
-
-
-#: method → (draw masks and multipliers, moment weights W_r(a) for a = 1..n).
+#: method → (draw masks and multipliers, moment weights W_r(a) for a = 1..n). The other
+#: named laws (:data:`~exactdiff.masked.laws.LAW_NAMES`) and any MaskLaw are accepted too.
 ESTIMATOR_METHODS = {
     "time_integral": (_draw_time_integral, _weights_time_integral),
     "k_dce": (_draw_k_dce, _weights_k_dce),
@@ -238,9 +243,29 @@ ESTIMATOR_METHODS = {
 
 
 def _check_method(method):
-    if method not in ESTIMATOR_METHODS:
-        raise ValueError(f"`method` must be one of {set(ESTIMATOR_METHODS)} (got {method!r}).")
-    return method
+    """``method`` if it is a method name, a named law or a :class:`MaskLaw`."""
+    if isinstance(method, MaskLaw) or (isinstance(method, str)
+                                       and (method in ESTIMATOR_METHODS or method in LAW_NAMES)):
+        return method
+    names = sorted(set(ESTIMATOR_METHODS) | set(LAW_NAMES))
+    raise ValueError(f"`method` must be one of {names} or a MaskLaw (got {method!r}).")
+
+
+def _law_of(method, n):
+    """The MaskLaw of ``method`` over n positions, or None for a method of
+    :data:`ESTIMATOR_METHODS` (drawn and weighted through that dict)."""
+    if isinstance(method, MaskLaw):
+        if method.n != n:
+            raise ValueError(f"`method`: the MaskLaw {method.name!r} is over n={method.n} positions; the target "
+                             f"has {n}.")
+        return method
+    if method in ESTIMATOR_METHODS:
+        return None
+    return MaskLaw.named(method, n)
+
+
+def _label(method):
+    return method.name if isinstance(method, MaskLaw) else method
 
 
 def _check_eps(eps):
@@ -250,17 +275,26 @@ def _check_eps(eps):
     return eps
 
 
-def draw_masks(method: str, n: int, count: int, rng, eps: float = 0.0, stratify: bool = False):
+def draw_masks(method, n: int, count: int, rng, eps: float = 0.0, stratify: bool = False):
     """``count`` draws of (mask over n target positions, multiplier w): one estimator
-    draw is D = w · ℓ(mask). Returns a boolean array (count, n), True = masked, and w (count,)."""
+    draw is D = w · ℓ(mask). Returns a boolean array (count, n), True = masked, and w (count,).
+    ``method`` is a method name, a named law or a :class:`~exactdiff.masked.laws.MaskLaw`."""
     _check_method(method)
+    law = _law_of(method, int(n))
+    if law is not None:
+        masks = law.draw(int(count), rng)
+        return masks, law.factor(masks.sum(axis=1))
     return ESTIMATOR_METHODS[method][0](int(count), int(n), rng, _check_eps(eps), bool(stratify))
 
 
-def moment_weights(method: str, n: int, r: int, eps: float = 0.0) -> np.ndarray:
+def moment_weights(method, n: int, r: int, eps: float = 0.0) -> np.ndarray:
     """W_r(a) for a = 1..n: E[D^r] = Σ_a W_r(a) Σ_{|m|=a} ℓ(m)^r (module docstring);
-    ``inf`` where the integral diverges (time-integral, ε = 0, a < r)."""
+    ``inf`` where the integral diverges (time-integral, ε = 0, a < r). A mask law's
+    weights are :meth:`MaskLaw.masked_weights <exactdiff.masked.laws.MaskLaw.masked_weights>`."""
     _check_method(method)
+    law = _law_of(method, int(n))
+    if law is not None:
+        return law.masked_weights(int(r))
     return ESTIMATOR_METHODS[method][1](int(n), int(r), _check_eps(eps))
 
 
@@ -335,7 +369,7 @@ def _summarise(draws, method, stratify, cutoff_bias):
         stderr = math.sqrt(np.sum((pairs[:, 0] - pairs[:, 1]) ** 2) / 4) / pairs.shape[0]
     else:
         stderr = float(np.std(draws, ddof=1) / math.sqrt(n)) if np.all(np.isfinite(draws)) else float("inf")
-    return Estimate(float(draws.mean()), float(stderr), n, method, cutoff_bias, draws)
+    return Estimate(float(draws.mean()), float(stderr), n, _label(method), cutoff_bias, draws)
 
 
 # -- public estimators ------------------------------------------------------------------------------
@@ -348,10 +382,13 @@ def estimate_nll(denoiser, x0, method, n, rng, *, N=None, eps=0.0, stratify=Fals
     denoiser : callable
         (B, L) int → (B, L, N) probabilities (:mod:`exactdiff.masked.denoisers`).
     x0 : int array, shape (L,)
-    method : {"time_integral", "k_dce", "time_free"}
+    method : {"time_integral", "k_dce", "time_free"}, a named law, or MaskLaw
         The law of one draw (module docstring): the time-integrated DCE with
         λ ~ U(ε, 1); k-DCE, a ~ U{1..n} masked with weight n/a; the time-free estimator
-        of Theorem 4.1, a ∝ 1/a with weight H_n.
+        of Theorem 4.1, a ∝ 1/a with weight H_n. Also any
+        :class:`~exactdiff.masked.laws.MaskLaw` over n = |T| positions, or the name of
+        one (``"no_empty"``, ``"mean"``, ``"no_empty_mean"``: the flawed laws of
+        :mod:`exactdiff.masked.laws`).
     n : int
         Number of draws.
     rng : numpy.random.Generator or int
@@ -438,7 +475,7 @@ def estimate_log_ratio(denoiser, y, x, n, rng, *, coupling="coupled", method="ti
         masks_y, w_y = draw_masks(method, T.size, n, rng, eps)
     with np.errstate(invalid="ignore"):
         draws = w * _losses(denoiser, xs, N1, T, hidden, masks, batch_size) - w_y * _losses(denoiser, ys, N1, T, hidden, masks_y, batch_size)
-    return _summarise(draws, f"log_ratio_{coupling}_{method}", False, None if eps > 0 else 0.0)
+    return _summarise(draws, f"log_ratio_{coupling}_{_label(method)}", False, None if eps > 0 else 0.0)
 
 
 def _check_coupling(coupling):
@@ -448,13 +485,19 @@ def _check_coupling(coupling):
 
 # -- exact moments ----------------------------------------------------------------------------------
 def _raw_moments(values, sizes, method, n, eps):
-    """E[D^r], r = 1..4, from per-mask values v(m) (D = w · v(m))."""
+    """E[D^r], r = 1..4, from per-mask values v(m) (D = w · v(m)); a law with explicit
+    subset probabilities needs the values in the order of :func:`mask_patterns`."""
+    law = _law_of(method, n)
+    if law is not None and law.subset_probs is not None:
+        if not np.array_equal(sizes, mask_patterns(n).sum(axis=1)):
+            raise ValueError("`losses` must be in the order of mask_patterns(n) for a MaskLaw with `subset_probs`.")
+        return law.raw_moments(values)
     raw = []
     for r in range(1, 5):
         W = moment_weights(method, n, r, eps)
         with np.errstate(invalid="ignore", over="ignore"):
             S = np.bincount(sizes, weights=values**r, minlength=n + 1)[1:]
-            terms = np.where(S == 0, 0.0, W * S)
+            terms = np.where((S == 0) | (W == 0), 0.0, W * S)  # masks the law never draws do not count
         raw.append(float(terms.sum()))
     return tuple(raw)
 
@@ -501,7 +544,7 @@ def _moments_from_values(values, sizes, method, n, eps, what):
     note = ""
     if not np.all(np.isfinite(values[sizes > 0])):
         note = f"the denoiser gives probability 0 to a letter of {what} on some mask: ℓ = inf there, so the mean is infinite."
-        return EstimatorMoments(method, raw[0], float("inf"), raw, float("nan"), float("nan"), note)
+        return EstimatorMoments(_label(method), raw[0], float("inf"), raw, float("nan"), float("nan"), note)
     mean = raw[0]
     variance = raw[1] - mean**2 if np.isfinite(raw[1]) else float("inf")
     log_div = 0.0
@@ -512,7 +555,7 @@ def _moments_from_values(values, sizes, method, n, eps, what):
                     f"∫_0^1 λ^(-1) (1-λ)^({n - 1}) dλ = inf (a weight 1/λ whose square is not integrable); "
                     f"with a cut-off ε, E[D²] = {log_div:.6g}·log(1/ε) + O(1).")
     variance = max(variance, 0.0)
-    return EstimatorMoments(method, mean, variance, raw, _cutoff_bias(values, sizes, n, eps), log_div, note)
+    return EstimatorMoments(_label(method), mean, variance, raw, _cutoff_bias(values, sizes, n, eps), log_div, note)
 
 
 def estimator_moments(denoiser, x0, method, *, N=None, eps=0.0, target=None, context=None,
@@ -576,7 +619,7 @@ def log_ratio_moments_from_losses(losses_x, losses_y, sizes, *, coupling="couple
     """:func:`log_ratio_moments` from the per-mask losses of x and y (:func:`mask_losses`)."""
     _check_coupling(coupling)
     lx, ly = np.asarray(losses_x, dtype=np.float64), np.asarray(losses_y, dtype=np.float64)
-    name = f"log_ratio_{coupling}_{method}"
+    name = f"log_ratio_{coupling}_{_label(method)}"
     if coupling == "coupled":
         with np.errstate(invalid="ignore"):
             m = moments_from_losses(lx - ly, sizes, method, eps=eps)
