@@ -7,13 +7,25 @@ machine's memory bandwidth, measured in the same run.
    ``_tensor.apply_axis(k_t, table, axis)`` (best of 3 per axis): bytes moved = the
    table read + the output written = 2 × 8·S. Achieved GB/s and fraction of the copy
    bandwidth per axis, and over all L axes (the time of one ``apply_all``).
-3. The same for the whole pointwise mdse for all x0 at one t, counted as the passes it
-   makes (3 L contractions + 2 L accumulations + 4 elementwise sweeps, each ≥ 2 × 8·S bytes).
+3. The same for the whole pointwise mdse for all x0 at one t, counted as the passes of the
+   per-axis algorithm (3 L contractions + 2 L accumulations + 4 elementwise sweeps).
+4. **The mdse in table copies** (the goal of "closer to the limit"): the pointwise mdse
+   for all x0 (``ed.mdse(..., pointwise=True)``, the public call with its checks) and its
+   phases — p_t (``apply_all``), the field F (``ratio_field``), the pull-back
+   (``apply_all`` in place), the final sweep with the token sum — each timed against one
+   copy of the table (``np.copyto`` of the table into a preallocated one), the copies and
+   the phases interleaved and the best of ``--repeats`` kept, so that a busy machine slows
+   both. A *sweep* is one read and one write of a table: each contraction makes one sweep
+   per level (``tensor.levels``: two at S <= 2^24), the final step one. Reported: the mdse
+   in table copies (goal <= 100), the time per sweep, and the agreement of the values with
+   an independent route (one ``numpy.tensordot`` per axis, MATH.md's formula written out
+   here), goal 1e-12 relative to max(|value|, 1).
 
-Goal: ≥ 30 % of the copy bandwidth per pass at S ≥ 2^20. BLAS threads: 1 by default
-(``--blas-threads``); the copy is single-threaded too. Writes
-benchmarks/results/bandwidth.json. Run as ``PYTHONPATH=. python benchmarks/bandwidth.py``
-(on machines that set OPENBLAS_CORETYPE, unset it and OPENBLAS_L2_SIZE for this command).
+Goal of 2.: >= 30 % of the copy bandwidth per pass at S >= 2^20. BLAS threads: 1 by default
+(``--blas-threads``); the copy is single-threaded too. The load average is recorded with
+every measurement. Writes benchmarks/results/bandwidth.json. Run as
+``PYTHONPATH=. python benchmarks/bandwidth.py`` (on machines that set OPENBLAS_CORETYPE,
+unset it and OPENBLAS_L2_SIZE for this command); ``--only-mdse`` runs 4. alone.
 """
 
 import argparse
@@ -27,7 +39,101 @@ def parse_args(argv=None):
     ap.add_argument("--L", type=int, nargs="+", default=[10, 11, 12], help="lengths (N=4): S = 4^L")
     ap.add_argument("--blas-threads", type=int, default=1, help="BLAS threads (0: leave the environment)")
     ap.add_argument("--copy-mib", type=int, default=256, help="size of the copied array in MiB")
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved repetitions in 4. (best kept)")
+    ap.add_argument("--only-mdse", action="store_true", help="run 4. only")
     return ap.parse_args(argv)
+
+
+def reference_mdse(p0, proc, t):
+    """MATH.md's mdse for every x0, one ``numpy.tensordot`` per axis: an independent route
+    (no Kronecker groups, no levels, no blocks) to check the engine's values against, for
+    a process whose p_t has no zero (the uniform one at t > 0)."""
+    import numpy as np
+
+    k, Q, sigma, L = proc.data_kernel(t), proc.Q, float(proc.rate(t)), p0.ndim
+    W = Q - np.diag(np.diag(Q))
+
+    def along(M, x, i):
+        return np.moveaxis(np.tensordot(M, x, axes=([1], [i])), 0, i)
+
+    pt = p0
+    for i in range(L):
+        pt = along(k, pt, i)
+    zero = pt == 0
+    safe = np.where(zero, 1.0, pt)
+    num = np.zeros_like(pt)
+    for i in range(L):
+        num += along(W, pt, i)
+    F = np.where(zero, 0.0, num / safe)
+    del num
+    logp = np.log(safe)
+    for i in range(L):
+        F += along(Q.T, logp, i)
+    del logp, pt, safe
+    for i in range(L):
+        F = along(k.T, F, i)
+    pos = k > 0
+    logk = np.where(pos, np.log(np.where(pos, k, 1.0)), 0.0)
+    # c(u) = Σ_{a≠b} Q(a,b) k(b|u) (log k(b|u) − log k(a|u) − 1)
+    c = np.einsum("ab,bu,abu->u", W, k, logk[None, :, :] - logk[:, None, :] - 1.0)
+    tokens = np.zeros(p0.shape)
+    for i in range(L):
+        shape = [1] * L
+        shape[i] = -1
+        tokens += c.reshape(shape)
+    return sigma * (F + tokens)  # p_t > 0 everywhere for the toys here (no inf to place)
+
+
+def mdse_in_copies(L, repeats):
+    """4.: the pointwise mdse and its phases at S = 4^L, in copies of the table."""
+    import time
+
+    import numpy as np
+
+    import exactdiff as ed
+    from exactdiff.core import tensor as T
+    from exactdiff.information.engines import factorized as FZ
+
+    proc = ed.uniform(4)
+    t = 0.5
+    k, Q = proc.data_kernel(t), proc.Q
+    table = ed.Distribution.dirichlet(4, L, seed=L).table
+    copy = np.empty_like(table)
+    held = {"pt": T.apply_all(k, table)}
+    held["F"] = T.ratio_field(FZ._off_diagonal(Q), Q.T, held["pt"])
+    c = FZ.token_constant(Q, k)
+    steps = {
+        "copy": lambda: np.copyto(copy, table),
+        "push": lambda: T.apply_all(k, table),
+        "field": lambda: T.ratio_field(FZ._off_diagonal(Q), Q.T, held["pt"]),
+        "pull": lambda: T.apply_all(k.T, held["F"]),  # into a new table here (in place of F in the engine)
+        "final": lambda: T.map_blocks(lambda o, index: (o + T.token_sum(c, L, like=o, index=index)) * 0.5, copy,
+                                      index=True),
+        "mdse": lambda: ed.mdse(table, proc, t, pointwise=True),
+    }
+    best = {name: float("inf") for name in steps}
+    for _ in range(repeats):
+        for name, fn in steps.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    held.clear()
+    lv = len(T.levels([4] * L, L, T.CACHE_ELEMENTS))
+    sweeps = {"push": lv, "field": lv, "pull": lv, "final": 1}
+    engine_sweeps = sum(sweeps.values())
+    values = ed.mdse(table, proc, t, pointwise=True)
+    ref = reference_mdse(table, proc, t)
+    agree = float(np.max(np.abs(values - ref) / np.maximum(np.abs(ref), 1.0)))
+    unit = best["copy"]
+    row = dict(L=L, S=4**L, table_copy_s=unit, seconds={k_: v for k_, v in best.items()},
+               copies={k_: v / unit for k_, v in best.items() if k_ != "copy"},
+               sweeps=sweeps, engine_sweeps=engine_sweeps, levels=lv,
+               engine_copies=sum(best[k_] for k_ in sweeps) / unit,
+               seconds_per_sweep=sum(best[k_] for k_ in sweeps) / engine_sweeps,
+               copies_per_sweep=sum(best[k_] for k_ in sweeps) / engine_sweeps / unit,
+               per_phase_copies_per_sweep={k_: best[k_] / unit / sweeps[k_] for k_ in sweeps},
+               agreement_vs_tensordot=agree, load_average=os.getloadavg())
+    return row
 
 
 def copy_bandwidth(mib):
@@ -50,16 +156,50 @@ def main(argv=None):
     sys.path.insert(0, str(root))
     sys.path.insert(0, str(root / "benchmarks"))
 
-    import numpy as np
-
-    import exactdiff as ed
-    from exactdiff.core import tensor as T
-    from _common import best_of, write_json
+    from _common import write_json
 
     bandwidth = copy_bandwidth(args.copy_mib)
     print(f"memory bandwidth (np.copyto of {args.copy_mib} MiB, read + write): {bandwidth:.2f} GB/s; "
           f"BLAS threads: {os.environ.get('OPENBLAS_NUM_THREADS', 'default')}; "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; load average {os.getloadavg()[0]:.2f}")
+
+    rows, goal = [], None
+    if not args.only_mdse:
+        rows, goal = per_axis_passes(args, bandwidth)
+
+    print("4. the pointwise mdse in copies of the table (best of interleaved repeats)")
+    print(f"{'L':>3} {'S':>10} {'copy ms':>8} {'mdse':>7} {'push':>6} {'field':>6} {'pull':>6} {'final':>6} "
+          f"{'sweeps':>6} {'ms/sweep':>9} {'copies/sweep':>12} {'vs tensordot':>12} {'load':>5}")
+    in_copies = []
+    for L in args.L:
+        r = mdse_in_copies(L, args.repeats)
+        in_copies.append(r)
+        cp = r["copies"]
+        print(f"{L:>3} {r['S']:>10} {r['table_copy_s'] * 1e3:8.2f} {cp['mdse']:7.1f} {cp['push']:6.1f} "
+              f"{cp['field']:6.1f} {cp['pull']:6.1f} {cp['final']:6.1f} {r['engine_sweeps']:>6} "
+              f"{r['seconds_per_sweep'] * 1e3:9.2f} {r['copies_per_sweep']:12.2f} {r['agreement_vs_tensordot']:12.1e} "
+              f"{r['load_average'][0]:5.2f}", flush=True)
+    at24 = next((r for r in in_copies if r["S"] == 2**24), None)
+    goal_mdse = bool(at24 and at24["copies"]["mdse"] <= 100 and at24["agreement_vs_tensordot"] <= 1e-12)
+    if at24:
+        print(f"goal (pointwise mdse at S = 2^24 in <= 100 table copies, values within 1e-12): "
+              f"{at24['copies']['mdse']:.0f} copies, agreement {at24['agreement_vs_tensordot']:.1e}: "
+              f"{'met' if goal_mdse else 'NOT met'}")
+    write_json("bandwidth", dict(benchmark="bandwidth", copy_bandwidth_gb_s=bandwidth, copy_mib=args.copy_mib,
+                                 blas_threads=os.environ.get("OPENBLAS_NUM_THREADS"),
+                                 openblas_coretype=os.environ.get("OPENBLAS_CORETYPE"),
+                                 rows=rows, goal_fraction=0.30, goal_met=goal,
+                                 mdse_in_table_copies=in_copies, goal_mdse_copies=100, goal_mdse_met=goal_mdse,
+                                 load_average=os.getloadavg()))
+
+
+def per_axis_passes(args, bandwidth):
+    """2. and 3.: every per-axis pass and the mdse counted as per-axis passes."""
+    import numpy as np
+
+    import exactdiff as ed
+    from exactdiff.core import tensor as T
+    from _common import best_of
 
     proc = ed.uniform(4)
     k = proc.data_kernel(0.5)
@@ -90,10 +230,7 @@ def main(argv=None):
               f"{t_mdse:.3f} s ≈ {passes} passes at {mdse_gbs:.2f} GB/s ({mdse_gbs / bandwidth:.1%})", flush=True)
     goal = all(r["min_fraction"] >= 0.30 for r in rows if r["S"] >= 2**20)
     print(f"goal (every pass >= 30% of the copy bandwidth at S >= 2^20): {'met' if goal else 'NOT met'}")
-    write_json("bandwidth", dict(benchmark="bandwidth", copy_bandwidth_gb_s=bandwidth, copy_mib=args.copy_mib,
-                                 blas_threads=os.environ.get("OPENBLAS_NUM_THREADS"),
-                                 openblas_coretype=os.environ.get("OPENBLAS_CORETYPE"),
-                                 rows=rows, goal_fraction=0.30, goal_met=goal, load_average=os.getloadavg()))
+    return rows, goal
 
 
 if __name__ == "__main__":

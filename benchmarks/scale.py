@@ -19,8 +19,15 @@ Every time is reported as wall-clock seconds and as CPU seconds of the process
 computation itself. BLAS runs one thread by default (``--blas-threads``; OpenBLAS threads
 spin while they wait, which makes two threads erratic on a loaded 2-core machine).
 
-Writes benchmarks/results/scale.json. Run as ``PYTHONPATH=. python benchmarks/scale.py``
-(about 10 minutes).
+``--xp cupy`` runs part 1 on the GPU (``benchmarks/gpu.sh``): the table is made on the
+device (Dirichlet(1) by normalised ``cupy.random`` gammas; for L <= ``--check-L`` the host
+table of ``Distribution.dirichlet`` instead, and the values are compared with NumPy's, goal
+1e-12), the time includes a device synchronisation, and the peak is the CuPy memory pool's
+high-water mark. Sizes grow until ``exactdiff.memory`` refuses one (80 % of the device's
+memory): the largest S that fits the device. ``--skip-verify`` leaves out part 2.
+
+Writes benchmarks/results/scale.json (``scale_cupy.json`` with ``--xp cupy``). Run as
+``PYTHONPATH=. python benchmarks/scale.py`` (about 10 minutes).
 """
 
 import argparse
@@ -44,6 +51,9 @@ def parse_args(argv=None):
                     help="lengths for the full verification (N=4), tried in order")
     ap.add_argument("--verify-limit", type=float, default=600.0, help="seconds (default 600)")
     ap.add_argument("--blas-threads", type=int, default=1, help="BLAS threads (0: leave the environment)")
+    ap.add_argument("--xp", choices=("numpy", "cupy"), default="numpy", help="array library of part 1")
+    ap.add_argument("--check-L", type=int, default=11, help="with --xp cupy: compare with NumPy up to this L")
+    ap.add_argument("--skip-verify", action="store_true", help="leave out part 2")
     ap.add_argument("--child", nargs=2, metavar=("KIND", "L"), help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
@@ -65,7 +75,7 @@ def _peak_rss():
     return None
 
 
-def child(kind, L):
+def child(kind, L, xp_name="numpy", check_L=11):
     """One pointwise mdse for all x0, measured; prints a JSON line."""
     import numpy as np
 
@@ -73,6 +83,8 @@ def child(kind, L):
 
     N = 4
     proc = ed.uniform(N) if kind == "uniform" else ed.absorbing(N)
+    if xp_name == "cupy":
+        return child_cupy(proc, N, L, check_L)
     p0 = ed.Distribution.dirichlet(N, L, seed=L)
     ed.mdse(ed.Distribution.dirichlet(N, 3, seed=0), proc, 0.5, pointwise=True)  # warm up
     reset = _peak_rss_reset()
@@ -85,10 +97,58 @@ def child(kind, L):
                           finite=bool(np.all(np.isfinite(m))), mean=float(np.sum(p0.table * m)))))
 
 
-def mdse_rows(kind, lengths):
+def child_cupy(proc, N, L, check_L):
+    """The same on the GPU: the table made on the device, the pool's peak, NumPy's values
+    compared for small L."""
+    import cupy
+    import numpy as np
+
+    import exactdiff as ed
+    from exactdiff.core.backend import namespace
+
+    kind = "uniform" if proc.n == N else "absorbing"
+    ed.mdse(cupy.asarray(ed.Distribution.dirichlet(N, 3, seed=0).table), proc, 0.5, pointwise=True)  # warm up
+    pool = cupy.get_default_memory_pool()
+    xp = namespace(cupy.zeros(1))
+    estimate = ed.memory.peak_bytes("mdse", N, proc.n, L, xp=xp)
+    ed.memory.check("mdse", N, proc.n, L, xp=xp)  # refuse before making the table
+    if L <= check_L:
+        host = ed.Distribution.dirichlet(N, L, seed=L).table
+        table = cupy.asarray(host)
+    else:
+        host = None
+        table = cupy.random.default_rng(L).standard_gamma(1.0, size=(N,) * L, dtype=cupy.float64)
+        table /= table.sum()
+    cupy.cuda.Device().synchronize()
+    pool.free_all_blocks()
+    base = pool.used_bytes()
+    start = time.perf_counter()
+    m = ed.mdse(table, proc, 0.5, pointwise=True)
+    cupy.cuda.Device().synchronize()
+    sec = time.perf_counter() - start
+    peak = pool.total_bytes()  # the pool keeps every block it allocated: its size is the high-water mark
+    agree = None
+    if host is not None:
+        ref = ed.mdse(host, proc, 0.5, pointwise=True)
+        got = cupy.asnumpy(m)
+        fin = np.isfinite(ref)
+        assert np.array_equal(fin, np.isfinite(got))
+        agree = float(np.max(np.abs(got[fin] - ref[fin]) / np.maximum(np.abs(ref[fin]), 1.0), initial=0.0))
+    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+    print(json.dumps(dict(kind=kind, xp="cupy", N=N, n=proc.n, L=L, S=N**L, table_states=proc.n**L, seconds=sec,
+                          cpu_s=None, peak_rss_bytes=None, peak_pool_bytes=int(peak), table_bytes=int(base),
+                          p0_bytes=int(table.nbytes), estimate_bytes=estimate,
+                          device=props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"]),
+                          device_bytes=int(cupy.cuda.runtime.memGetInfo()[1]),
+                          finite=bool(cupy.all(cupy.isfinite(m))), mean=float(cupy.dot(table.ravel(), m.ravel())),
+                          agreement_vs_numpy=agree)))
+
+
+def mdse_rows(kind, lengths, xp_name="numpy", check_L=11):
     rows = []
     for L in lengths:
-        out = subprocess.run([sys.executable, __file__, "--child", kind, str(L)], capture_output=True, text=True,
+        out = subprocess.run([sys.executable, __file__, "--child", kind, str(L), "--xp", xp_name,
+                              "--check-L", str(check_L)], capture_output=True, text=True,
                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
         if out.returncode != 0:
             print(out.stderr[-2000:], file=sys.stderr)
@@ -96,6 +156,13 @@ def mdse_rows(kind, lengths):
             break
         row = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(row)
+        if xp_name == "cupy":
+            agree = row["agreement_vs_numpy"]
+            print(f"  {kind:9s} L={L:2d} S={row['S']:>13,} tables {row['table_states']:>14,}: {row['seconds']:8.3f} s "
+                  f"(GPU), estimate {row['estimate_bytes'] / 2**30:7.2f} GiB, pool peak "
+                  f"{row['peak_pool_bytes'] / 2**30:7.2f} GiB, vs NumPy {'-' if agree is None else f'{agree:.1e}'}",
+                  flush=True)
+            continue
         rss = row["peak_rss_bytes"]
         print(f"  {kind:9s} L={L:2d} S={row['S']:>9,} tables {row['table_states']:>12,}: {row['seconds']:8.3f} s "
               f"(CPU {row['cpu_s']:8.3f} s), "
@@ -157,16 +224,26 @@ def main(argv=None):
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.blas_threads)
     if args.child:
-        return child(args.child[0], int(args.child[1]))
+        return child(args.child[0], int(args.child[1]), args.xp, args.check_L)
     from _common import write_json
 
     load_start = os.getloadavg()
-    print(f"load average at start: {load_start[0]:.2f} (2 cores)")
-    print("1. pointwise mdse for all x0 at t = 0.5 (fresh process per size)")
-    uniform = mdse_rows("uniform", args.uniform_L)
-    absorbing = mdse_rows("absorbing", args.absorbing_L)
+    print(f"load average at start: {load_start[0]:.2f} ({os.cpu_count()} cores)")
+    print(f"1. pointwise mdse for all x0 at t = 0.5 (fresh process per size, {args.xp})")
+    uniform = mdse_rows("uniform", args.uniform_L, args.xp, args.check_L)
+    absorbing = mdse_rows("absorbing", args.absorbing_L, args.xp, args.check_L)
     at24 = next((r for r in uniform if r.get("S") == 2**24 and "seconds" in r), None)
     print(f"   goal S = 2^24 within 60 s: {at24['seconds']:.2f} s" if at24 else "   S = 2^24 not reached")
+    largest = {kind: max((r["S"] for r in rows if "seconds" in r), default=None)
+               for kind, rows in (("uniform", uniform), ("absorbing", absorbing))}
+    print(f"   largest S done: {largest}")
+    if args.skip_verify:
+        write_json(f"scale_{args.xp}" if args.xp != "numpy" else "scale",
+                   dict(benchmark="scale", xp=args.xp, mdse_uniform=uniform, mdse_absorbing=absorbing,
+                        largest_S=largest, mdse_2_24_s=at24["seconds"] if at24 else None,
+                        blas_threads=os.environ.get("OPENBLAS_NUM_THREADS"),
+                        load_average_at_start=load_start, load_average_at_end=os.getloadavg()))
+        return
 
     print("2. full verification: Theorem 3.1 at 16 times + Theorem 3.2 for all x0 (uniform, N=4, T=5)")
     print(f"{'L':>4} {'S':>10} {'total s':>9} {'CPU s':>8} {'3.1 s':>7} {'3.2 s':>8} {'evals':>6} {'3.1 resid':>10} "
@@ -195,7 +272,8 @@ def main(argv=None):
         print(f"   goal S = 2^20 within 60 s: {at20['seconds']:.1f} s, CPU {at20['cpu_s']:.1f} s "
               f"({'met' if at20['seconds'] <= 60 else 'NOT met'})")
     print(f"   largest S verified within {args.verify_limit:g} s: {largest}")
-    write_json("scale", dict(benchmark="scale", mdse_uniform=uniform, mdse_absorbing=absorbing,
+    write_json(f"scale_{args.xp}" if args.xp != "numpy" else "scale",
+               dict(benchmark="scale", xp=args.xp, mdse_uniform=uniform, mdse_absorbing=absorbing, largest_S=largest,
                              goal_mdse_2_24_s=60.0, mdse_2_24_s=at24["seconds"] if at24 else None,
                              verification=verify, verification_skipped=skipped,
                              goal_verify_2_20_s=60.0, verify_2_20_s=at20["seconds"] if at20 else None,

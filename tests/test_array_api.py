@@ -169,15 +169,76 @@ def test_gauss_legendre_reaches_tiny_probabilities():
     assert np.max(np.abs(v[sup] + ed.pointwise_kl(p0, proc, 30.0)[sup] - nll) / nll) <= 1e-10
 
 
+@pytest.mark.parametrize("block", [7, 30])
 @pytest.mark.parametrize("name,p0,proc", TOYS[:3], ids=IDS[:3])
-def test_blockwise_evaluation_matches(monkeypatch, name, p0, proc):
-    """The blockwise code paths (tables larger than one block) give the same values, in
-    NumPy and in the standard's API (``__setitem__`` on slices)."""
+def test_blockwise_evaluation_matches(monkeypatch, name, p0, proc, block):
+    """The blockwise code paths (tables larger than one block: several levels, strided
+    blocks, in-place levels) give the same values, in NumPy and in the standard's API
+    (``__setitem__`` on slices)."""
     reference = {q: f(p0, proc, 0.4) for q, f in POINTWISE.items()}
-    monkeypatch.setattr(_tensor, "BLOCK_ELEMENTS", 7)
+    monkeypatch.setattr(_tensor, "CACHE_ELEMENTS", block)
+    monkeypatch.setattr(_tensor, "BLOCK_ELEMENTS", block)
     for q, f in POINTWISE.items():
         for table in (p0.table, xps.asarray(p0.table)):
             _close(f(table, proc, 0.4), reference[q], floor=p0.L * np.log(proc.n), rtol=1e-13)
+
+
+def _per_axis(M, x, ndim):
+    """Reference: M along each of the first ``ndim`` axes, one ``tensordot`` per axis."""
+    for axis in range(ndim):
+        x = np.moveaxis(np.tensordot(M, x, axes=([1], [axis])), 0, axis)
+    return x
+
+
+@pytest.mark.parametrize("block", [5, 64, 1 << 16])
+def test_contractions_match_one_axis_at_a_time(monkeypatch, block):
+    """apply_all (square, expanding, shrinking, in place, with spectator axes),
+    sum_over_axes (into ``out``) and ratio_field against one ``tensordot`` per axis, on
+    tables of 2..7 axes and blocks from 5 elements (every axis its own level) to 2^16 (one
+    level): the Kronecker groups and the levels only regroup the sums (1e-13)."""
+    monkeypatch.setattr(_tensor, "CACHE_ELEMENTS", block)
+    monkeypatch.setattr(_tensor, "BLOCK_ELEMENTS", block)
+    rng = np.random.default_rng(7)
+    for n, L, m in ((2, 7, 3), (3, 5, 2), (4, 4, 4), (5, 2, 5)):
+        x = rng.random((n,) * L)
+        x[(0,) * (L - 1)] = 0.0
+        M, K, A, B = rng.random((m, n)), rng.random((n, n)), rng.random((n, n)) - 0.5, rng.random((n, n))
+        for table in (x, xps.asarray(x)):
+            _close(_tensor.apply_all(M, table), _per_axis(M, x, L), floor=1.0, rtol=1e-13)
+            _close(_tensor.apply_all(K, table, ndim=L - 1), _per_axis(K, x, L - 1), floor=1.0, rtol=1e-13)
+            ref = sum(np.moveaxis(np.tensordot(A, x, axes=([1], [i])), 0, i) for i in range(L))
+            _close(_tensor.sum_over_axes(A, table, out=_tensor.apply_all(K, table)), ref + _per_axis(K, x, L),
+                   floor=1.0, rtol=1e-13)
+            zero = x == 0
+            logx = np.log(np.where(zero, 1.0, x))
+            ratio = sum(np.moveaxis(np.tensordot(A, x, axes=([1], [i])), 0, i) for i in range(L))
+            field = np.where(zero, 0.0, ratio / np.where(zero, 1.0, x)) + sum(
+                np.moveaxis(np.tensordot(B, logx, axes=([1], [i])), 0, i) for i in range(L))
+            _close(_tensor.ratio_field(A, B, table), field, floor=1.0, rtol=1e-13)
+        y = x.copy()
+        out = _tensor.apply_all(K, y, overwrite=True)
+        _close(out, _per_axis(K, x, L), floor=1.0, rtol=1e-13)
+
+
+def test_levels_and_kronecker_matrices():
+    """Levels cover the axes from the last, each fitting its block; the Kronecker power and
+    sum act as M along each axis and Σ_i M along i."""
+    assert _tensor.levels([4] * 12, 12, 1 << 16) == [(4, 12), (0, 4)]
+    assert _tensor.levels([4] * 12 + [7], 12, 1 << 16) == [(6, 12), (0, 6)]  # runs of >= MIN_RUN
+    assert _tensor.levels([3] * 4, 4, 1) == [(3, 4), (2, 3), (1, 2), (0, 1)]
+    rng = np.random.default_rng(1)
+    M = rng.random((3, 3))
+    x = rng.random((3, 3))
+    assert np.allclose((_tensor.kron_power(M, 2) @ x.reshape(-1)).reshape(3, 3), M @ x @ M.T, rtol=1e-14)
+    assert np.allclose((_tensor.kron_sum(M, 2) @ x.reshape(-1)).reshape(3, 3), M @ x + x @ M.T, rtol=1e-14)
+
+
+def test_token_sum_blocks():
+    values = np.array([0.5, -1.0, 2.0])
+    full = _tensor.token_sum(values, 4)
+    assert full[1, 2, 0, 1] == values[1] + values[2] + values[0] + values[1]
+    blk = (slice(1, 2), slice(None), slice(0, 2), slice(None))
+    np.testing.assert_array_equal(_tensor.token_sum(values, 4, index=blk), full[blk])
 
 
 def test_blocks_tile_the_array():
@@ -258,3 +319,19 @@ def test_cupy_theorem_3_1_and_kernel_on_host():
         m = ed.mdse(table, proc, t, pointwise=True)
         floor = _rate_scale(proc, t, p0.L)
         assert float(cupy.max(cupy.abs(d + m) / cupy.maximum(cupy.maximum(cupy.abs(d), cupy.abs(m)), floor))) <= 1e-10
+
+
+def test_gpu_script_plan():
+    """``benchmarks/gpu.sh --dry-run`` (the one-call GPU run) prints its plan within the
+    10-minute budget without running anything, and refuses an unknown option."""
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.sh"
+    out = subprocess.run(["bash", str(script), "--dry-run"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "scale.py --xp cupy" in out.stdout and "-k cupy" in out.stdout and "expm" in out.stdout
+    total = int(out.stdout.split("total limit: ")[1].split()[0])
+    assert total <= 600
+    bad = subprocess.run(["bash", str(script), "--bogus"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "unknown option" in bad.stderr

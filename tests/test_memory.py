@@ -47,7 +47,7 @@ def test_estimate_matches_tracemalloc(monkeypatch, kind, block):
     """Mid-size toys (uniform N=4, L=9: 2.0 MiB tables; absorbing N=4, L=8: tables of
     5^8 states, 3.0 MiB), with whole tables and with blocks of 2^14 elements."""
     if block is not None:
-        monkeypatch.setattr(_tensor, "BLOCK_ELEMENTS", block)
+        monkeypatch.setattr(_tensor, "CACHE_ELEMENTS", block)
     N, L = (4, 9) if kind == "uniform" else (4, 8)
     proc = ed.uniform(N) if kind == "uniform" else ed.absorbing(N)
     p0 = ed.Distribution.dirichlet(N, L, seed=1, zero_fraction=0.2)
@@ -118,3 +118,18 @@ def test_mdse_for_all_x0_at_two_to_the_24():
     floor = proc.rate(t) * L * np.abs(np.diag(proc.Q)).max()
     assert m.shape == (N,) * L
     assert np.max(np.abs(d + m) / np.maximum(np.maximum(np.abs(d), np.abs(m)), floor)) <= 1e-10
+
+
+def test_dask_estimate_is_tables_plus_tasks():
+    """The Dask route's estimate (module docstring of exactdiff.memory): the graph holds
+    p0, the result and DASK_GRAPH_TABLES tables over x_t at once, each task
+    DASK_TASK_CHUNKS chunks plus block temporaries; a worker needs its share of the first
+    and its threads' tasks. Measured peaks: ``benchmarks/dask_scale.py``."""
+    N, n, L, cut = 4, 5, 12, 3
+    est = memory.dask_peak_bytes("mdse", N, n, L, cut, workers=4, threads=2)
+    chunk = 8 * n ** (L - cut)
+    assert est["total"] == 2 * 8 * N**L + memory.DASK_GRAPH_TABLES * 8 * n**L
+    assert est["task"] == memory.DASK_TASK_CHUNKS * chunk + memory.TEMP_FIELD * 8 * _tensor.CACHE_ELEMENTS
+    assert est["per_worker"] == int(est["total"] / 4 + 2 * est["task"])
+    with pytest.raises(ValueError, match="`quantity` must be one of"):
+        memory.dask_peak_bytes("entropy", N, n, L, cut)

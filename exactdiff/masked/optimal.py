@@ -19,8 +19,11 @@ Pointwise results are arrays of shape (N,)*L over x0; outside the support of p0 
 
 The contractions (``masked_marginal``, ``visible_marginal_table``, ``subset_sums``,
 ``mdce`` in closed form, ``mdce_integral``) run in the array namespace of ``p0`` (NumPy,
-CuPy, array_api_strict; see :mod:`exactdiff.core.backend`). The enumeration routes
-(``optimal_denoiser_table``, ``route="enumerate"``) are NumPy only.
+CuPy, array_api_strict, Dask — lazily, chunk by chunk, with the contractions of
+:mod:`exactdiff.core.tensor`; see :mod:`exactdiff.core.backend`). ``subset_sums`` forms
+the 2^L subset marginals by sums with broadcasting and masks the support once, so that a
+Dask graph stays small. The enumeration routes (``optimal_denoiser_table``,
+``route="enumerate"``) are NumPy only.
 """
 
 from __future__ import annotations
@@ -120,13 +123,14 @@ def subset_sums(p0) -> np.ndarray:
     table = as_xp_table(p0)
     xp = namespace(table)
     L = table.ndim
-    logm = subset_log_marginals(table)
-    support = table > 0
-    A = [xp.zeros(table.shape, dtype=xp.float64, device=device(table)) for _ in range(L + 2)]
-    for U, lm in logm.items():
-        A[bin(U).count("1")] += xp.where(support, lm, 0.0)
-    h = xp.stack([(L - k) * A[k] - (k + 1) * A[k + 1] for k in range(L + 1)])
-    return xp.where(support, h, xp.inf)
+    A = [None] * (L + 2)
+    for U, lm in subset_log_marginals(table).items():  # broadcast sums; outside the support → inf below
+        k = bin(U).count("1")
+        A[k] = lm if A[k] is None else A[k] + lm
+    A[L + 1] = 0.0
+    zero = xp.zeros(table.shape, dtype=xp.float64, device=device(table))
+    h = xp.stack([zero + ((L - k) * A[k] - (k + 1) * A[k + 1]) for k in range(L + 1)])
+    return xp.where(table > 0, h, xp.inf)
 
 
 def _polynomial(lam, L):

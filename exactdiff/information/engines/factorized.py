@@ -15,9 +15,23 @@ The mdse rearrangement of MATH.md ("Computing mdse on sequences"):
 
     c(u) = \\sum_{a \\ne b} Q^{tok}(a, b)\\, k(b|u) (\\log k(b|u) - \\log k(a|u) - 1).
 
-Every function works in the array namespace of the table (NumPy, CuPy, array_api_strict;
-:mod:`exactdiff.core.backend`) and checks its peak memory (:mod:`exactdiff.core.memory`)
+Every function works in the array namespace of the table (NumPy, CuPy, array_api_strict,
+Dask; :mod:`exactdiff.core.backend`) through the contractions of
+:mod:`exactdiff.core.tensor`, and checks its peak memory (:mod:`exactdiff.core.memory`)
 before allocating. Small n×n quantities stay on the host.
+
+For every x0 the mdse is four contractions along every axis and three elementwise sweeps:
+p_t (``apply_all``), F (``ratio_field``: both sums, the division and log p_t in one sweep
+per level, the zeros of p_t found on the way), the pull-back (``apply_all`` in place of F),
+then + Σ_i c(x0^i) (the token sum, built by outer sums) and × σ(t). At most two tables over
+x_t (p_t and F) exist at a time. The updates ``out += …`` and ``out *= …`` are in place in
+memory and rebind the name for Dask, which has no in-place operators.
+
+Dask tables are rechunked along their leading axes as :func:`exactdiff.memory.dask_layout`
+says (the memory limit and the table's own chunks) and the quantities come back as Dask
+arrays. ``pointwise_kl`` and ``mdse`` are persisted (evaluated once, kept in memory or on
+the cluster) because the callers in :mod:`exactdiff.information` check their sign;
+``.compute()`` gathers them.
 """
 
 from __future__ import annotations
@@ -27,73 +41,86 @@ from scipy.special import entr, xlogy
 
 from ...core import memory
 from ...core import tensor as T
-from ...core.backend import asarray_like, device, namespace
+from ...core.backend import device, is_dask, namespace, persist
 
 #: The engine interface (``marginal``, ``pointwise_kl``, …) is reached through
 #: :data:`exactdiff.information.engines.ENGINES`; only the engine's own pieces are exported.
 __all__ = ["Factorized", "log_ratio_field", "token_constant", "select"]
 
+#: Safety factor, in log space, between the smallest possible p_t(x) and the smallest
+#: normal float64 below which p_t = 0 is looked for (see :meth:`Factorized.no_zero_mass`).
+_UNDERFLOW_MARGIN = 40.0
+
 
 class Factorized:
     """What every factorized quantity at one time t starts from, in the namespace of p0.
 
-    ``table`` is p0 (shape (N,)*L), ``k`` the data kernel k_t (n×N, on the host) and
-    ``kT`` its transpose on the table's device, ``sigma`` = σ(t). The peak memory of
-    ``quantity`` (:data:`exactdiff.core.memory.QUANTITIES`) is checked before anything
-    is allocated.
+    ``table`` is p0 (shape (N,)*L; a Dask table rechunked along its leading axes), ``k``
+    the data kernel k_t (n×N, on the host), ``sigma`` = σ(t). The peak memory of
+    ``quantity`` (:data:`exactdiff.core.memory.QUANTITIES`) is checked before anything is
+    allocated.
     """
 
     def __init__(self, table, process, t, quantity):
-        self.table = table
         self.xp = namespace(table)
         self.N, self.n, self.L = process.N, process.n, table.ndim
-        memory.check(quantity, self.N, self.n, self.L, xp=self.xp)
+        if is_dask(table):
+            cut = memory.dask_layout(self.N, self.n, self.L, table=table)
+            memory.check(quantity, self.N, self.n, self.L, xp=self.xp, cut=cut)
+            table = T.chunk_leading(table, cut)
+        else:
+            memory.check(quantity, self.N, self.n, self.L, xp=self.xp)
+        self.table = table
         self.k = process.data_kernel(t)
         self.sigma = float(process.rate(t))  # a Python float: array_api_strict refuses NumPy scalars
         self.Q = process.Q
-        self.kT = asarray_like(self.k.T, table)
 
     def marginal(self):
         """p_t = (k_t along every axis) p0, shape (n,)*L."""
         return T.apply_all(self.k, self.table)
 
     def token_sum(self, values):
+        """Σ_i values[x0^i] over x0, in the table's namespace (and chunks)."""
         return T.token_sum(values, self.L, like=self.table)
 
     def pull_back(self, F):
-        """[(kᵀ along every axis) F](x0) = E_{x_t ~ p_{t|0}(·|x0)} F(x_t), shape (N,)*L."""
-        return T.apply_all(self.kT, F)
+        """[(kᵀ along every axis) F](x0) = E_{x_t ~ p_{t|0}(·|x0)} F(x_t), shape (N,)*L.
+        ``F`` is overwritten (the result is written in place of it when k is square)."""
+        return T.apply_all(self.k.T, F, overwrite=True)
+
+    def no_zero_mass(self):
+        """True when no p_t(x) can be 0: p_t(x) >= max p0 · Π_i min k >= N^{−L} (min k)^L,
+        and every partial sum of the contractions is at least that large, so when this
+        bound is a normal float64 (with a margin of e^40) no state has zero mass."""
+        kmin = float(self.k.min())
+        return kmin > 0 and self.L * (np.log(kmin) - np.log(self.N)) > np.log(np.finfo(np.float64).tiny) + _UNDERFLOW_MARGIN
 
     def reaches(self, zero):
-        """For every x0: can x_t reach a state in the boolean table ``zero``? (None if it is empty.)"""
-        if not bool(self.xp.any(zero)):
+        """For every x0: can x_t reach a state in the boolean table ``zero``? None when
+        ``zero`` is None or no state can have zero mass (:meth:`no_zero_mass`; the only
+        test for Dask, where the zeros are not looked for before the graph runs)."""
+        if zero is None or self.no_zero_mass():
+            return None
+        if not is_dask(zero) and not bool(self.xp.any(zero)):
             return None
         return self.pull_back(self.xp.astype(zero, self.xp.float64)) > 0
 
-
-def _log_in_place(pt):
-    """Overwrite p_t by the finite part of log p_t (0 where p_t = 0), block by block;
-    return the boolean table of p_t = 0."""
-    xp = namespace(pt)
-    zero = pt == 0
-    T.map_blocks(lambda p, z: xp.log(xp.where(z, 1.0, p)), pt, zero)
-    return zero
+    def finish(self, values, keep=False):
+        """``values``; with ``keep``, a Dask result is persisted (its sign is checked by
+        the caller: evaluate it once)."""
+        return persist(values) if keep else values
 
 
 def log_ratio_field(pt, A, B):
     """F(x) = Σ_i [(A along i) p_t](x) / p_t(x) + Σ_i [(B along i) log p_t](x), for every x.
 
-    The first sum is 0 where p_t(x) = 0 and log p_t is its finite part there. ``pt`` is
-    **overwritten** (by log p_t) to keep the peak at two full tables. Returns F and the
-    boolean table of p_t = 0. With A = Q_off, B = Qᵀ this is F of the mdse (MATH.md); with
-    A = Q, B = Qᵀ it is the inner field of d/dt KL.
+    The first sum is 0 where p_t(x) = 0 and log p_t is its finite part there
+    (:func:`exactdiff.core.tensor.ratio_field`; ``pt`` is not changed). Returns F and the
+    boolean table of p_t = 0 (None when p_t has no zero; lazy for Dask). With A = Q_off,
+    B = Qᵀ this is F of the mdse (MATH.md); with A = Q, B = Qᵀ it is the inner field of
+    d/dt KL.
     """
-    xp = namespace(pt)
-    F = T.sum_over_axes(A, pt)
-    T.map_blocks(lambda f, p: xp.where(p == 0, 0.0, f / xp.where(p == 0, 1.0, p)), F, pt)
-    zero = _log_in_place(pt)
-    T.sum_over_axes(B, pt, out=F)
-    return F, zero
+    return T.ratio_field(A, B, pt, zeros=True)
 
 
 def select(values, at):
@@ -129,13 +156,15 @@ def pointwise_kl(table, process, t, at=None):
     ``inf`` where x_t can reach a state of zero marginal mass."""
     fz = Factorized(table, process, t, "pointwise_kl")
     xp, k = fz.xp, fz.k
-    logp = fz.marginal()
-    zero = _log_in_place(logp)
+    pt = fz.marginal()
+    zero = None if fz.no_zero_mass() else pt == 0
+    logp = T.map_blocks(T.finite_log, pt)  # in place of p_t where the library allows it
+    del pt
     kl = fz.token_sum(xlogy(k, k).sum(axis=0))  # Σ_x p(x|x0) log p(x|x0)
     kl -= fz.pull_back(logp)
     del logp
     reach = fz.reaches(zero)
-    return select(kl if reach is None else xp.where(reach, xp.inf, kl), at)
+    return select(fz.finish(kl if reach is None else xp.where(reach, xp.inf, kl), keep=True), at)
 
 
 def pointwise_kl_derivative(table, process, t, at=None):
@@ -156,8 +185,8 @@ def pointwise_kl_derivative(table, process, t, at=None):
 
 def mdse(table, process, t, at=None):
     """σ(t)·[(kᵀ along every axis) F](x0) + σ(t)·Σ_i c(x0^i) for every x0 (module
-    docstring), with two full tables at most; ``inf`` where x_t can reach a state of
-    zero marginal mass."""
+    docstring), with two full tables over x_t at most; ``inf`` where x_t can reach a state
+    of zero marginal mass."""
     fz = Factorized(table, process, t, "mdse")
     F, zero = log_ratio_field(fz.marginal(), _off_diagonal(fz.Q), fz.Q.T)
     out = fz.pull_back(F)
@@ -165,7 +194,7 @@ def mdse(table, process, t, at=None):
     out += fz.token_sum(token_constant(fz.Q, fz.k))
     out *= fz.sigma
     reach = fz.reaches(zero)
-    return select(out if reach is None else fz.xp.where(reach, fz.xp.inf, out), at)
+    return select(fz.finish(out if reach is None else fz.xp.where(reach, fz.xp.inf, out), keep=True), at)
 
 
 def expected_dse(score, process, t, L):
@@ -206,9 +235,7 @@ def marginal_entropy_derivative(table, process, t):
     fz = Factorized(table, process, t, "marginal_entropy_derivative")
     pt = fz.marginal()
     dpt = T.sum_over_axes(fz.Q, pt)  # ṗ_t / σ
-    _log_in_place(pt)
-    total = sum(float(fz.xp.sum(dpt[blk] * pt[blk])) for blk in T.blocks(pt.shape))
-    return -fz.sigma * total
+    return -fz.sigma * T.block_sum(lambda d, p: d * T.finite_log(p), dpt, pt)
 
 
 def conditional_entropy(table, process, t, at=None):
