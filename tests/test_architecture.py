@@ -152,12 +152,12 @@ def test_no_public_name_means_two_things():
 
 
 def test_import_exactdiff_loads_no_heavy_optional_library():
-    code = ("import sys, exactdiff; heavy = [m for m in ('sympy', 'matplotlib', 'tqdm', 'mpmath') "
+    code = ("import sys, exactdiff; heavy = [m for m in ('sympy', 'matplotlib', 'tqdm', 'mpmath', 'scipy.stats', 'dask', 'distributed', 'jax') "
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
-@pytest.mark.parametrize("name", ["checks", "symbolic", "gaussian", "figures", "cli"])
+@pytest.mark.parametrize("name", ["checks", "symbolic", "gaussian", "figures", "cli", "audit", "train"])
 def test_namespaces_load_on_first_use(name):
     assert inspect.ismodule(getattr(ed, name))
