@@ -124,3 +124,32 @@ def test_committed_figure_is_what_regeneration_draws(name, tmp_path):
     committed = Path(__file__).resolve().parents[1] / "figures" / f"{name}.png"
     drawn = FIGURES[name](str(tmp_path), seed=0)
     assert compare_images(str(committed), drawn, tol=1.0) is None
+
+
+def test_verify_table_fits_100_columns_and_wide_does_not(capsys):
+    """The default table fits a 100-column terminal, with the toy legend under it;
+    ``--wide`` prints every field in full."""
+    assert main(["verify", "--quick", "--no-progress"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    assert any(line.startswith("toys:") for line in lines)
+    assert main(["verify", "--quick", "--no-progress", "--wide"]) == 0
+    assert max(len(line) for line in capsys.readouterr().out.splitlines()) > 100
+
+
+def test_progress_bar_only_on_a_terminal():
+    """A redirected standard error gets no carriage-return frames; a terminal gets the bar."""
+    import io
+
+    from exactdiff.checks.suite import run_suite
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    tasks = [("a check", lambda: [])] * 3
+    redirected, terminal = io.StringIO(), Terminal()
+    run_suite(tasks, progress=True, stream=redirected)
+    run_suite(tasks, progress=True, stream=terminal)
+    assert redirected.getvalue() == ""
+    assert "exactdiff verify" in terminal.getvalue()
