@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import exactdiff as ed
-from exactdiff.cli import build_parser, main
+from exactdiff.cli import main
 
 
 @pytest.mark.parametrize("sub", ["verify", "nll", "audit", "ood", "train", "figures"])

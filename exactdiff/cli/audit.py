@@ -18,15 +18,16 @@ from ..masked.estimators import ESTIMATOR_METHODS
 from ..masked.laws import LAW_NAMES
 from ..sequences import Distribution
 from .common import (
+    DENOISERS,
     TOY_HELP,
     check_output_file,
     check_output_folder,
+    denoiser_from_option,
     int_at_least,
     load_toy,
     non_negative_float,
     unit_interval,
 )
-from .nll import _builtin_denoiser
 
 AUDIT_EXAMPLE = """examples:
   exactdiff audit --toy ../shared/data/sequence_eval.json --denoiser oracle --out audit_oracle
@@ -40,23 +41,12 @@ denoiser itself, a callable from (B, L) integer arrays (mask id N) to (B, L, N)
 probabilities; --json - prints the report on stdout.
 """
 
-#: Built-in denoisers (those of ``exactdiff nll``).
-BUILTIN_DENOISERS = ("oracle", "empirical", "corrupted")
-
-
 def _denoiser(toy, args):
     """(denoiser, description) from ``--denoiser``: a built-in name or ``module:callable``."""
-    if ":" in args.denoiser:
-        from ..information.score_models import import_callable
-
-        return import_callable(args.denoiser, what="--denoiser"), args.denoiser
-    if args.denoiser not in BUILTIN_DENOISERS:
-        raise ValueError(f"--denoiser must be one of {list(BUILTIN_DENOISERS)} or an import path 'module:callable' "
-                         f"(got {args.denoiser!r}).")
     desc = {"oracle": "oracle (the exact optimal denoiser)",
             "empirical": f"fitted on {args.fit_samples:,} samples (empirical table, or a chain of the toy's order)",
-            "corrupted": f"oracle mixed with the uniform law, epsilon = {args.epsilon}"}[args.denoiser]
-    return _builtin_denoiser(toy, args), desc
+            "corrupted": f"oracle mixed with the uniform law, epsilon = {args.epsilon}"}.get(args.denoiser, args.denoiser)
+    return denoiser_from_option(toy, args), desc
 
 
 def _sequences(toy, args):
@@ -165,7 +155,7 @@ def add_parser(sub):
                        epilog=AUDIT_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("--toy", metavar="PATH", help=TOY_HELP + " (default: the paper's recipe, seeded)")
     a.add_argument("--denoiser", default="oracle", metavar="NAME|module:callable",
-                   help=f"a built-in denoiser {list(BUILTIN_DENOISERS)} (default oracle) or an import path to yours")
+                   help=f"a built-in denoiser {list(DENOISERS)} (default oracle) or an import path to yours")
     a.add_argument("--law", metavar="NAME",
                    help=f"the estimator audited: a mask law {sorted(set(ESTIMATOR_METHODS) | set(LAW_NAMES))} (default "
                         f"time_free; every named law is reported beside it), or with --score-model a law of σ̄ "

@@ -7,12 +7,16 @@ from __future__ import annotations
 import argparse
 import os
 
+import numpy as np
+
+from ..information.score_models import import_callable
 from ..io import load_distribution
 from ..markov import MarkovChain
+from ..masked import CorruptedDenoiser, EmpiricalDenoiser, MarkovDenoiser, OracleDenoiser
 from ..sequences import Distribution
 
 __all__ = ["load_toy", "load_table_toy", "int_at_least", "non_negative_float", "unit_interval",
-           "check_output_file", "check_output_folder", "TOY_HELP"]
+           "check_output_file", "check_output_folder", "TOY_HELP", "DENOISERS", "denoiser_from_option"]
 
 TOY_HELP = ("a toy file: a {sequence: probability} JSON (like ../shared/data/sequence_eval.json), a Markov "
             "{context: {letter: probability}} JSON (like ../shared/data/markov_data_table.json), or a .npy "
@@ -96,3 +100,28 @@ def check_output_folder(path, option):
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
         raise ValueError(f"{option} {path!r} cannot be created under {parent!r} (permission denied).")
+
+
+#: The built-in denoisers of ``--denoiser`` (``nll``, ``audit``).
+DENOISERS = ("oracle", "empirical", "corrupted")
+
+
+def denoiser_from_option(toy, args):
+    """The denoiser named by ``--denoiser`` for a table or chain toy (fitted ones on
+    samples drawn from their own stream, the first one spawned from ``--seed``), or the
+    user's callable named by an import path ``module:callable``. Reads ``args.denoiser``,
+    ``args.seed``, ``args.epsilon`` and ``args.fit_samples``."""
+    if ":" in args.denoiser:
+        return import_callable(args.denoiser, what="--denoiser")
+    if args.denoiser not in DENOISERS:
+        raise ValueError(f"--denoiser must be one of {', '.join(DENOISERS)} or an import path 'module:callable' "
+                         f"(got {args.denoiser!r}).")
+    rng = np.random.default_rng(np.random.SeedSequence(args.seed).spawn(1)[0])
+    if args.denoiser == "oracle":
+        return OracleDenoiser(toy)
+    if args.denoiser == "corrupted":
+        return CorruptedDenoiser(OracleDenoiser(toy), epsilon=args.epsilon, N=toy.N)
+    if isinstance(toy, MarkovChain):  # fitted: a chain of the same order fitted on one long sample
+        sample = toy.sample(1, args.fit_samples, rng)
+        return MarkovDenoiser(sample, N=toy.N, order=toy.order)
+    return EmpiricalDenoiser(toy.sample(args.fit_samples, rng), N=toy.N)

@@ -9,9 +9,8 @@ import json
 
 import numpy as np
 
-from .. import masked as D
 from ..information.dse_likelihood import DSE_METHODS, dse_moments_table, estimate_dse_nll
-from ..information.score_models import import_callable, load_score_model
+from ..information.score_models import load_score_model
 from ..markov import MarkovChain
 from ..masked import (
     conditional_nll,
@@ -23,7 +22,15 @@ from ..masked import (
 from ..masked.estimators import ESTIMATOR_METHODS
 from ..process import Geometric, LogLinear, absorbing, uniform
 from ..sequences import Distribution
-from .common import TOY_HELP, check_output_file, int_at_least, load_toy, non_negative_float, unit_interval
+from .common import (
+    TOY_HELP,
+    check_output_file,
+    denoiser_from_option,
+    int_at_least,
+    load_toy,
+    non_negative_float,
+    unit_interval,
+)
 
 NLL_EXAMPLE = """examples:
   exactdiff nll --all                                # every sequence of the paper-recipe toy (seed 0)
@@ -48,26 +55,6 @@ def _nll_toy(args):
     if args.toy:
         return load_toy(args.toy)
     return Distribution.paper_toy(seed=args.seed)
-
-
-def _builtin_denoiser(toy, args):
-    """The denoiser named by ``--denoiser`` for a table or chain toy (fitted ones on
-    samples drawn from their own stream, the first one spawned from ``--seed``), or the
-    user's callable named by an import path ``module:callable``."""
-    if ":" in args.denoiser:
-        return import_callable(args.denoiser, what="--denoiser")
-    if args.denoiser not in DENOISERS:
-        raise ValueError(f"--denoiser must be one of {', '.join(DENOISERS)} or an import path 'module:callable' "
-                         f"(got {args.denoiser!r}).")
-    rng = np.random.default_rng(np.random.SeedSequence(args.seed).spawn(1)[0])
-    if args.denoiser == "oracle":
-        return D.OracleDenoiser(toy)
-    if args.denoiser == "corrupted":
-        return D.CorruptedDenoiser(D.OracleDenoiser(toy), epsilon=args.epsilon, N=toy.N)
-    if isinstance(toy, MarkovChain):  # fitted: a chain of the same order fitted on one long sample
-        sample = toy.sample(1, args.fit_samples, rng)
-        return D.MarkovDenoiser(sample, N=toy.N, order=toy.order)
-    return D.EmpiricalDenoiser(toy.sample(args.fit_samples, rng), N=toy.N)
 
 
 def _parse_sequence(toy, text):
@@ -110,9 +97,6 @@ def _estimate(toy, den, x, args, stream, target=None, context=None):
         limit = var = float("nan")
     return est.estimate, est.stderr, limit, var
 
-
-#: The built-in denoisers of ``--denoiser``.
-DENOISERS = ("oracle", "empirical", "corrupted")
 
 #: Options that only mean something with ``--estimator``, and their defaults.
 ESTIMATOR_OPTIONS = {"samples": 1024, "denoiser": "oracle", "fit_samples": 100_000, "epsilon": 0.1}
@@ -194,7 +178,7 @@ def cmd_nll(args):
         seqs = [_parse_sequence(toy, text) for text in args.sequences]
     else:
         raise ValueError("give sequences, or --all for every sequence of a table toy.")
-    den = _builtin_denoiser(toy, args) if args.estimator and not args.score_model else None
+    den = denoiser_from_option(toy, args) if args.estimator and not args.score_model else None
     # one independent stream per row: row j's draws do not depend on the other rows
     streams = np.random.SeedSequence(args.seed).spawn(len(seqs) + 1)[1:]
     show = lambda x: _show(toy, x)  # noqa: E731

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sparse
-from scipy.special import entr, rel_entr, xlogy
+from scipy.special import entr, rel_entr
 
 from ...core import memory
 from ...core.tensor import split_log
