@@ -248,3 +248,21 @@ def test_large_toy_rows_use_a_sample_of_x0():
     assert _all_pass(results) and results[0].setup["x0"].startswith("sample of")
     at = CS.sample_x0(paper.table, proc, seed=0)
     assert at.shape[1] == 8 and len(at) >= CS.N_SAMPLE and np.all(paper.table[tuple(at.T)] > 0)
+
+
+def test_score_model_rows_catch_wrong_formulas(monkeypatch):
+    """The finite-T limit row catches a DSE likelihood without its prior term; the Monte
+    Carlo rows catch a per-draw loss that is not the DSE (here shifted by 0.1 per unit
+    rate: the draws no longer average to the exact mean)."""
+    from exactdiff.information import dse_likelihood as DL
+
+    x0 = np.argwhere(P0.table > 0)[0]
+    assert _all_pass(CSM.check_score_model_limit(P0, at=x0[None]) + CSM.check_dse_estimator_monte_carlo(P0, x0))
+    with monkeypatch.context() as m:
+        m.setattr(DL, "dse_prior_term", lambda process, sbar, X0: np.zeros(np.atleast_2d(X0).shape[0]))
+        failed = [r.name for r in CSM.check_score_model_limit(P0, at=x0[None]) if not r.passed]
+        assert failed == ["DSE limit at finite T = NLL - KL(.||p_T) + KL(.||pi_T)"]
+    per_draw = DL.dse_loss_per_rate
+    monkeypatch.setattr(DL, "dse_loss_per_rate", lambda *args: per_draw(*args) + 0.1)
+    failed = [r.name for r in CSM.check_dse_estimator_monte_carlo(P0, x0) if not r.passed]
+    assert "MC mean = exact mean, DSE power law" in failed

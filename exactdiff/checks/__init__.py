@@ -27,7 +27,7 @@ from .markov import check_markov_chain
 from .masked import check_corollary_3_6, check_corollary_3_7, check_lemma_3_3, check_theorem_3_4
 from .process import check_kernels, check_schedule_rate
 from .result import CheckResult, compare
-from .score_models import check_score_model_limit, check_sedd_adapter
+from .score_models import check_dse_estimator_monte_carlo, check_score_model_limit, check_sedd_adapter
 from .score_entropy import (
     check_entropy_integral,
     check_information_entropies,
@@ -45,6 +45,7 @@ __all__ = [
     "check_corollary_3_6",
     "check_corollary_3_7",
     "check_corollary_4_3",
+    "check_dse_estimator_monte_carlo",
     "check_engines_agree",
     "check_entropy_integral",
     "check_eq_18",

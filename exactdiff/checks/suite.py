@@ -143,8 +143,12 @@ def _score_model_tasks(label, p0, seed, toy_independent):
         L = min(p0.L, SCORE_MODEL_MAX_L)
         sub = Distribution(p0.marginal(range(L)), alphabet=p0.alphabet)
         sub_label = f"{label}, first {L} letters"
+    x0 = np.unravel_index(int(np.argmax(sub.table)), sub.table.shape)
     tasks = [(f"score-model limit / {sub_label}",
-              lambda: score_model_checks.check_score_model_limit(sub, setup={"toy": sub_label, "seed": seed}))]
+              lambda: score_model_checks.check_score_model_limit(sub, setup={"toy": sub_label, "seed": seed})),
+             (f"DSE estimators (Monte Carlo) / {sub_label}",
+              lambda: score_model_checks.check_dse_estimator_monte_carlo(sub, x0, seed=seed,
+                                                                         setup={"toy": sub_label, "seed": seed}))]
     if toy_independent:
         tasks.append(("SEDD adapter / random scores", lambda: score_model_checks.check_sedd_adapter(seed=seed)))
     return tasks
