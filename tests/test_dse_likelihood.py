@@ -388,7 +388,7 @@ def test_moments_table_shares_one_pass(dense):
 def test_check_score_model_limit_passes_and_can_fail(monkeypatch):
     p0 = ed.Distribution.dirichlet(3, 3, seed=0, zero_fraction=0.2)
     results = score_model_checks.check_score_model_limit(p0)
-    assert len(results) == 3 and all(r.passed for r in results), [r.rel_err for r in results]
+    assert len(results) == 4 and all(r.passed for r in results), [r.rel_err for r in results]
     real = score_model_checks.dse_limit
 
     def off(*args, **kwargs):  # the limit off by a relative 1e-8
