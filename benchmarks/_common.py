@@ -1,4 +1,4 @@
-"""Shared helpers for the benchmark scripts: timing and JSON output."""
+"""Shared helpers for the benchmark scripts: timing, peak memory and JSON output."""
 
 import json
 import os
@@ -31,3 +31,25 @@ def write_json(name, payload):
         json.dump(payload, fh, indent=2)
     print(f"wrote {path}")
     return path
+
+
+def reset_peak_rss():
+    """Reset this process's peak resident set (Linux ``clear_refs``); False where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss():
+    """This process's peak resident set in bytes (``VmHWM``), or None off Linux."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None

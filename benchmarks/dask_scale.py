@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _common import peak_rss, reset_peak_rss  # noqa: E402
+
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -55,23 +57,6 @@ def _free_bytes():
     with open("/proc/meminfo") as fh:
         info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh}
     return info.get("MemAvailable", 0)
-
-
-def _reset_peak():
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return None
 
 
 def _spilled(dask_worker):
@@ -181,7 +166,7 @@ def largest(client, args):
             break
         try:
             x = dirichlet_on_workers(L, cut, seed=L)
-            client.run(_reset_peak)
+            client.run(reset_peak_rss)
             sec, m = None, None
             start = time.perf_counter()
             from distributed import wait
@@ -189,7 +174,7 @@ def largest(client, args):
             m = ed.mdse(x, proc, t, pointwise=True)
             wait(m)
             sec = time.perf_counter() - start
-            peaks = client.run(_peak_rss)
+            peaks = client.run(peak_rss)
             spilled = client.run(_spilled)
             mean = float((x * m).sum().compute())
             finite = bool(np.isfinite(mean))

@@ -42,6 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _common import peak_rss, reset_peak_rss  # noqa: E402
+
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -58,23 +60,6 @@ def parse_args(argv=None):
     return ap.parse_args(argv)
 
 
-def _peak_rss_reset():
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return None
-
-
 def child(kind, L, xp_name="numpy", check_L=11):
     """One pointwise mdse for all x0, measured; prints a JSON line."""
     import numpy as np
@@ -87,12 +72,12 @@ def child(kind, L, xp_name="numpy", check_L=11):
         return child_cupy(proc, N, L, check_L)
     p0 = ed.Distribution.dirichlet(N, L, seed=L)
     ed.mdse(ed.Distribution.dirichlet(N, 3, seed=0), proc, 0.5, pointwise=True)  # warm up
-    reset = _peak_rss_reset()
+    reset = reset_peak_rss()
     start, cpu = time.perf_counter(), time.process_time()
     m = ed.mdse(p0, proc, 0.5, pointwise=True)
     sec, cpu = time.perf_counter() - start, time.process_time() - cpu
     print(json.dumps(dict(kind=kind, N=N, n=proc.n, L=L, S=N**L, table_states=proc.n**L, seconds=sec, cpu_s=cpu,
-                          peak_rss_bytes=_peak_rss() if reset else None,
+                          peak_rss_bytes=peak_rss() if reset else None,
                           p0_bytes=p0.table.nbytes, estimate_bytes=ed.memory.peak_bytes("mdse", N, proc.n, L),
                           finite=bool(np.all(np.isfinite(m))), mean=float(np.sum(p0.table * m)))))
 

@@ -13,13 +13,13 @@ import pytest
 
 import exactdiff as ed
 from exactdiff.core import tensor as _tensor
-from exactdiff.core.backend import as_xp_table, namespace, to_numpy
+from exactdiff.core.backend import as_xp_table, namespace
 from exactdiff.checks.score_entropy import DEFAULT_TIMES, check_theorem_3_1
 from exactdiff.information.divergences import term_scale as _rate_scale
 
-xps = pytest.importorskip("array_api_strict")
+from _routes import POINTWISE, RTOL, close
 
-RTOL = 1e-12
+xps = pytest.importorskip("array_api_strict")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -46,22 +46,6 @@ TOYS = _toys()
 IDS = [name for name, _, _ in TOYS]
 
 
-def _close(a, b, floor, rtol=RTOL):
-    a, b = to_numpy(a), np.asarray(b)
-    assert a.shape == b.shape
-    assert np.array_equal(np.isinf(a), np.isinf(b))
-    fin = np.isfinite(b)
-    scale = np.maximum(np.maximum(np.abs(a[fin]), np.abs(b[fin])), floor)
-    assert np.max(np.abs(a[fin] - b[fin]) / scale, initial=0.0) <= rtol
-
-
-POINTWISE = {
-    "marginal": lambda p, proc, t: ed.marginal(p, proc, t, engine="factorized"),
-    "pointwise_kl": lambda p, proc, t: ed.pointwise_kl(p, proc, t, engine="factorized"),
-    "pointwise_kl_derivative": lambda p, proc, t: ed.pointwise_kl_derivative(p, proc, t, engine="factorized"),
-    "mdse": lambda p, proc, t: ed.mdse(p, proc, t, pointwise=True, engine="factorized"),
-}
-
 SCALARS = {
     "mutual_information": ed.mutual_information,
     "mutual_information_derivative": ed.mutual_information_derivative,
@@ -79,7 +63,7 @@ def test_pointwise_quantities_on_strict_arrays_match_numpy(name, p0, proc, quant
     for t in (1e-3, 0.4, 0.9):
         out = f(xps.asarray(p0.table), proc, t)
         assert namespace(out) is xps, "the result must stay in the input's namespace"
-        _close(out, f(p0, proc, t), floor=p0.L * np.log(proc.n))
+        close(out, f(p0, proc, t), floor=p0.L * np.log(proc.n))
 
 
 @pytest.mark.parametrize("name,p0,proc", TOYS, ids=IDS)
@@ -113,8 +97,8 @@ def test_theorem_3_1_on_strict_arrays(name, p0, proc):
         assert abs(dI + ed.mdse(ps, proc, t, engine="factorized")) <= 1e-10 * max(abs(dI), floor)
         dn = ed.pointwise_kl_derivative(p0, proc, t)
         mn = ed.mdse(p0, proc, t, pointwise=True)
-        _close(d, dn, floor)
-        _close(m, mn, floor)
+        close(d, dn, floor)
+        close(m, mn, floor)
         sup = p0.table > 0
         worst_np = max(worst_np, float(np.max(np.abs(dn + mn)[sup] / np.maximum(np.maximum(np.abs(dn), np.abs(mn)), floor)[sup])))
     assert worst_xp <= 1e-10
@@ -135,7 +119,7 @@ def test_masked_closed_forms_on_strict_arrays(lam):
               lambda p: ed.mdce(p, lam, pointwise=True), lambda p: ed.mdce_integral(p, Lambda=max(lam, 0.5))):
         out = f(ps)
         assert namespace(out) is xps
-        _close(out, f(p0), floor)
+        close(out, f(p0), floor)
     assert abs(ed.mdce(ps, lam) - ed.mdce(p0, lam)) <= RTOL * floor
 
 
@@ -148,9 +132,9 @@ def test_gauss_legendre_integral_on_strict_arrays_and_theorem_3_2():
     b, err_b = ed.mdse_integral(p0, proc, 1.0, quadrature="gauss-legendre")
     q, _ = ed.mdse_integral(p0, proc, 1.0)
     assert namespace(a) is xps
-    _close(a, b, floor=1.0)
+    close(a, b, floor=1.0)
     assert err_a == pytest.approx(err_b, rel=1e-6, abs=1e-15)
-    _close(b, q, floor=1.0, rtol=1e-10)
+    close(b, q, floor=1.0, rtol=1e-10)
     sup = p0.table > 0
     nll = -np.log(p0.table[sup])
     rhs = b[sup] + ed.pointwise_kl(p0, proc, 1.0)[sup]
@@ -180,7 +164,7 @@ def test_blockwise_evaluation_matches(monkeypatch, name, p0, proc, block):
     monkeypatch.setattr(_tensor, "BLOCK_ELEMENTS", block)
     for q, f in POINTWISE.items():
         for table in (p0.table, xps.asarray(p0.table)):
-            _close(f(table, proc, 0.4), reference[q], floor=p0.L * np.log(proc.n), rtol=1e-13)
+            close(f(table, proc, 0.4), reference[q], floor=p0.L * np.log(proc.n), rtol=1e-13)
 
 
 def _per_axis(M, x, ndim):
@@ -204,20 +188,20 @@ def test_contractions_match_one_axis_at_a_time(monkeypatch, block):
         x[(0,) * (L - 1)] = 0.0
         M, K, A, B = rng.random((m, n)), rng.random((n, n)), rng.random((n, n)) - 0.5, rng.random((n, n))
         for table in (x, xps.asarray(x)):
-            _close(_tensor.apply_all(M, table), _per_axis(M, x, L), floor=1.0, rtol=1e-13)
-            _close(_tensor.apply_all(K, table, ndim=L - 1), _per_axis(K, x, L - 1), floor=1.0, rtol=1e-13)
+            close(_tensor.apply_all(M, table), _per_axis(M, x, L), floor=1.0, rtol=1e-13)
+            close(_tensor.apply_all(K, table, ndim=L - 1), _per_axis(K, x, L - 1), floor=1.0, rtol=1e-13)
             ref = sum(np.moveaxis(np.tensordot(A, x, axes=([1], [i])), 0, i) for i in range(L))
-            _close(_tensor.sum_over_axes(A, table, out=_tensor.apply_all(K, table)), ref + _per_axis(K, x, L),
+            close(_tensor.sum_over_axes(A, table, out=_tensor.apply_all(K, table)), ref + _per_axis(K, x, L),
                    floor=1.0, rtol=1e-13)
             zero = x == 0
             logx = np.log(np.where(zero, 1.0, x))
             ratio = sum(np.moveaxis(np.tensordot(A, x, axes=([1], [i])), 0, i) for i in range(L))
             field = np.where(zero, 0.0, ratio / np.where(zero, 1.0, x)) + sum(
                 np.moveaxis(np.tensordot(B, logx, axes=([1], [i])), 0, i) for i in range(L))
-            _close(_tensor.ratio_field(A, B, table), field, floor=1.0, rtol=1e-13)
+            close(_tensor.ratio_field(A, B, table), field, floor=1.0, rtol=1e-13)
         y = x.copy()
         out = _tensor.apply_all(K, y, overwrite=True)
-        _close(out, _per_axis(K, x, L), floor=1.0, rtol=1e-13)
+        close(out, _per_axis(K, x, L), floor=1.0, rtol=1e-13)
 
 
 def test_levels_and_kronecker_matrices():
@@ -300,11 +284,11 @@ def test_cupy_matches_numpy(name, p0, proc):
     for q, f in POINTWISE.items():
         out = f(table, proc, 0.4)
         assert isinstance(out, cupy.ndarray), q
-        _close(out, f(p0, proc, 0.4), floor=p0.L * np.log(proc.n))
+        close(out, f(p0, proc, 0.4), floor=p0.L * np.log(proc.n))
     for q, f in SCALARS.items():
         a, b = f(table, proc, 0.4), f(p0, proc, 0.4)
         assert abs(a - b) <= RTOL * max(abs(b), p0.L * np.log(proc.n)), q
-    _close(ed.mdce(table, 0.3, pointwise=True), ed.mdce(p0, 0.3, pointwise=True), floor=p0.L)
+    close(ed.mdce(table, 0.3, pointwise=True), ed.mdce(p0, 0.3, pointwise=True), floor=p0.L)
 
 
 def test_cupy_theorem_3_1_and_kernel_on_host():

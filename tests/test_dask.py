@@ -17,10 +17,10 @@ from exactdiff.core import memory
 from exactdiff.core import tensor as _tensor
 from exactdiff.core.backend import is_dask, namespace, to_numpy
 
+from _routes import POINTWISE as _POINTWISE, RTOL, close
+
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
-
-RTOL = 1e-12
 
 
 @pytest.fixture(autouse=True)
@@ -56,23 +56,11 @@ IDS = [name for name, _, _ in TOYS]
 CHUNKS = {"lead-1": (1, 3, 3, 3), "lead-2": (1, 1, 3, 3), "uneven": (2, 3, 3, 3), "whole": -1}
 
 
-def _close(a, b, floor, rtol=RTOL):
-    a, b = to_numpy(a), np.asarray(b)
-    assert a.shape == b.shape
-    assert np.array_equal(np.isinf(a), np.isinf(b))
-    fin = np.isfinite(b)
-    scale = np.maximum(np.maximum(np.abs(a[fin]), np.abs(b[fin])), floor)
-    assert np.max(np.abs(a[fin] - b[fin]) / scale, initial=0.0) <= rtol
-
-
-POINTWISE = {
-    "marginal": lambda p, proc, t: ed.marginal(p, proc, t, engine="factorized"),
-    "pointwise_kl": lambda p, proc, t: ed.pointwise_kl(p, proc, t, engine="factorized"),
-    "pointwise_kl_derivative": lambda p, proc, t: ed.pointwise_kl_derivative(p, proc, t, engine="factorized"),
-    "mdse": lambda p, proc, t: ed.mdse(p, proc, t, pointwise=True, engine="factorized"),
-    "conditional_entropy": lambda p, proc, t: ed.information.divergences.pointwise(
+POINTWISE = dict(
+    _POINTWISE,
+    conditional_entropy=lambda p, proc, t: ed.information.divergences.pointwise(
         "conditional_entropy", p, proc, t, "factorized", None),
-}
+)
 
 SCALARS = {
     "mutual_information": ed.mutual_information,
@@ -90,7 +78,7 @@ def _check_pointwise(p0, proc, chunks, times):
         for t in times:
             out = f(table, proc, t)
             assert is_dask(out), f"{q}: the result must stay a Dask array"
-            _close(out, f(p0, proc, t), floor=p0.L * np.log(proc.n))
+            close(out, f(p0, proc, t), floor=p0.L * np.log(proc.n))
 
 
 @pytest.mark.parametrize("name,p0,proc", TOYS, ids=IDS)
@@ -126,7 +114,7 @@ def test_results_are_lazy_until_computed():
     m = ed.mdse(table, proc, 0.4, pointwise=True)
     assert is_dask(m) and namespace(m) is namespace(table)
     assert all(len(c) == 1 for c in m.chunks[1:]) or all(len(c) == 1 for c in m.chunks[:1])
-    _close(m.compute(), ed.mdse(p0, proc, 0.4, pointwise=True), floor=p0.L)
+    close(m.compute(), ed.mdse(p0, proc, 0.4, pointwise=True), floor=p0.L)
 
 
 def test_at_selects_from_the_dask_table():
@@ -134,8 +122,8 @@ def test_at_selects_from_the_dask_table():
     at = [(0, 1, 2, 0), (2, 2, 2, 2), (1, 0, 0, 1)]
     table = da.from_array(p0.table, chunks=CHUNKS["lead-2"])
     for f in (ed.pointwise_kl, ed.pointwise_kl_derivative):
-        _close(f(table, proc, 0.3, at=at), f(p0, proc, 0.3, at=at), floor=p0.L)
-    _close(ed.mdse(table, proc, 0.3, pointwise=True, at=at), ed.mdse(p0, proc, 0.3, pointwise=True, at=at), floor=p0.L)
+        close(f(table, proc, 0.3, at=at), f(p0, proc, 0.3, at=at), floor=p0.L)
+    close(ed.mdse(table, proc, 0.3, pointwise=True, at=at), ed.mdse(p0, proc, 0.3, pointwise=True, at=at), floor=p0.L)
 
 
 @pytest.mark.parametrize("chunks", [CHUNKS["lead-2"], CHUNKS["uneven"]], ids=["lead-2", "uneven"])
@@ -148,10 +136,10 @@ def test_masked_closed_forms_on_dask(chunks):
     for f in (ed.masked.visible_marginal_table, ed.subset_sums, lambda p: ed.mdce_integral(p, Lambda=0.5)):
         out = f(table)
         assert is_dask(out)
-        _close(out, f(p0), floor)
+        close(out, f(p0), floor)
     for lam in (0.0, 0.3, 1.0):
         for f in (lambda p: ed.masked.masked_marginal(p, lam), lambda p: ed.mdce(p, lam, pointwise=True)):
-            _close(f(table), f(p0), floor)
+            close(f(table), f(p0), floor)
         assert abs(ed.mdce(table, lam) - ed.mdce(p0, lam)) <= RTOL * floor
 
 
@@ -169,7 +157,7 @@ def test_tensor_primitives_on_dask_match_numpy():
                          (_tensor.sum_over_axes(M, xd, out=xd), _tensor.sum_over_axes(M, x, out=x.copy())),
                          (_tensor.ratio_field(M, M.T, xd), _tensor.ratio_field(M, M.T, x))):
             assert _tensor._layout(out) is not None
-            _close(out, ref, floor=1.0, rtol=1e-13)
+            close(out, ref, floor=1.0, rtol=1e-13)
 
 
 def test_chunks_follow_the_memory_limit(limit):
@@ -213,4 +201,4 @@ def test_local_cluster_with_two_worker_processes():
         assert memory._dask_capacity()[:2] == (2, 1)
         table = da.from_array(p0.table, chunks=(1, 1, 3, 3))
         m = ed.mdse(table, proc, 0.5, pointwise=True)
-        _close(m.compute(), ed.mdse(p0, proc, 0.5, pointwise=True), floor=p0.L)
+        close(m.compute(), ed.mdse(p0, proc, 0.5, pointwise=True), floor=p0.L)
