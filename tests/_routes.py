@@ -1,10 +1,26 @@
-"""What the backend tests share: the factorized pointwise quantities they compare against
+"""What the backend tests share: the toys, the factorized pointwise quantities they compare against
 NumPy, and the comparison itself (relative, with a floor, infinities where NumPy has them)."""
 
 import numpy as np
 
 import exactdiff as ed
 from exactdiff.core.backend import to_numpy
+
+def _toys():
+    N, L = 3, 4
+    p0 = ed.Distribution.dirichlet(N, L, alpha=0.7, seed=11, zero_fraction=0.3)
+    return [
+        ("uniform", p0, ed.uniform(N)),
+        ("absorbing-loglinear", p0, ed.absorbing(N, ed.LogLinear())),
+        ("random-geometric", p0, ed.ForwardProcess(ed.process.random_generator(N, seed=5), ed.Geometric(1e-3, 20.0))),
+        ("random-full-support", ed.Distribution.dirichlet(N, L, seed=12), ed.ForwardProcess(ed.process.random_generator(N, seed=6))),
+    ]
+
+
+#: (name, p0, process): a sparse table under the symmetric processes, and a random
+#: non-symmetric generator with and without zeros in p0.
+TOYS = _toys()
+IDS = [name for name, _, _ in TOYS]
 
 #: Relative agreement a backend owes NumPy: a few ulps of a sum over the state space.
 RTOL = 1e-12

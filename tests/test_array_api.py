@@ -17,7 +17,7 @@ from exactdiff.core.backend import as_xp_table, namespace
 from exactdiff.checks.score_entropy import DEFAULT_TIMES, check_theorem_3_1
 from exactdiff.information.divergences import term_scale as _rate_scale
 
-from _routes import POINTWISE, RTOL, close
+from _routes import IDS, POINTWISE, RTOL, TOYS, close
 
 xps = pytest.importorskip("array_api_strict")
 
@@ -29,21 +29,6 @@ def standard_2024():
     xps.set_array_api_strict_flags(api_version="2024.12")
     yield
     xps.reset_array_api_strict_flags()
-
-
-def _toys():
-    N, L = 3, 4
-    p0 = ed.Distribution.dirichlet(N, L, alpha=0.7, seed=11, zero_fraction=0.3)
-    return [
-        ("uniform", p0, ed.uniform(N)),
-        ("absorbing-loglinear", p0, ed.absorbing(N, ed.LogLinear())),
-        ("random-geometric", p0, ed.ForwardProcess(ed.process.random_generator(N, seed=5), ed.Geometric(1e-3, 20.0))),
-        ("random-full-support", ed.Distribution.dirichlet(N, L, seed=12), ed.ForwardProcess(ed.process.random_generator(N, seed=6))),
-    ]
-
-
-TOYS = _toys()
-IDS = [name for name, _, _ in TOYS]
 
 
 SCALARS = {

@@ -17,7 +17,7 @@ from exactdiff.core import memory
 from exactdiff.core import tensor as _tensor
 from exactdiff.core.backend import is_dask, namespace, to_numpy
 
-from _routes import POINTWISE as _POINTWISE, RTOL, close
+from _routes import IDS, POINTWISE as _POINTWISE, RTOL, TOYS, close
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
@@ -36,20 +36,6 @@ def limit():
     yield memory.set_limit
     memory.set_limit(previous)
 
-
-def _toys():
-    N, L = 3, 4
-    p0 = ed.Distribution.dirichlet(N, L, alpha=0.7, seed=11, zero_fraction=0.3)
-    return [
-        ("uniform", p0, ed.uniform(N)),
-        ("absorbing-loglinear", p0, ed.absorbing(N, ed.LogLinear())),
-        ("random-geometric", p0, ed.ForwardProcess(ed.process.random_generator(N, seed=5), ed.Geometric(1e-3, 20.0))),
-        ("random-full-support", ed.Distribution.dirichlet(N, L, seed=12), ed.ForwardProcess(ed.process.random_generator(N, seed=6))),
-    ]
-
-
-TOYS = _toys()
-IDS = [name for name, _, _ in TOYS]
 
 #: chunkings of a (3,)*4 table: one leading axis cut, two cut, cut unevenly (rechunked by
 #: the engine), and one chunk.
