@@ -34,6 +34,17 @@ POINTWISE = {
 }
 
 
+#: Scalar information quantities, each ``f(p0, process, t)`` on the default engine.
+SCALARS = {
+    "mutual_information": ed.mutual_information,
+    "mutual_information_derivative": ed.mutual_information_derivative,
+    "marginal_entropy": ed.marginal_entropy,
+    "marginal_entropy_derivative": ed.information.marginal_entropy_derivative,
+    "conditional_entropy": ed.conditional_entropy,
+    "mdse": lambda p, proc, t: ed.mdse(p, proc, t),
+}
+
+
 def close(a, b, floor, rtol=RTOL):
     """Assert ``a`` (any backend) equals ``b`` (NumPy) to ``rtol`` relative to max(|a|, |b|, floor)."""
     a, b = to_numpy(a), np.asarray(b)

@@ -17,7 +17,7 @@ from exactdiff.core.backend import as_xp_table, namespace
 from exactdiff.checks.score_entropy import DEFAULT_TIMES, check_theorem_3_1
 from exactdiff.information.divergences import term_scale as _rate_scale
 
-from _routes import IDS, POINTWISE, RTOL, TOYS, close
+from _routes import IDS, POINTWISE, RTOL, SCALARS, TOYS, close
 
 xps = pytest.importorskip("array_api_strict")
 
@@ -29,16 +29,6 @@ def standard_2024():
     xps.set_array_api_strict_flags(api_version="2024.12")
     yield
     xps.reset_array_api_strict_flags()
-
-
-SCALARS = {
-    "mutual_information": ed.mutual_information,
-    "mutual_information_derivative": ed.mutual_information_derivative,
-    "marginal_entropy": ed.marginal_entropy,
-    "marginal_entropy_derivative": ed.information.marginal_entropy_derivative,
-    "conditional_entropy": ed.conditional_entropy,
-    "mdse": lambda p, proc, t: ed.mdse(p, proc, t),
-}
 
 
 @pytest.mark.parametrize("name,p0,proc", TOYS, ids=IDS)

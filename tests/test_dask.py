@@ -17,7 +17,7 @@ from exactdiff.core import memory
 from exactdiff.core import tensor as _tensor
 from exactdiff.core.backend import is_dask, namespace, to_numpy
 
-from _routes import IDS, POINTWISE as _POINTWISE, RTOL, TOYS, close
+from _routes import IDS, POINTWISE as _POINTWISE, RTOL, SCALARS, TOYS, close
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
@@ -47,16 +47,6 @@ POINTWISE = dict(
     conditional_entropy=lambda p, proc, t: ed.information.divergences.pointwise(
         "conditional_entropy", p, proc, t, "factorized", None),
 )
-
-SCALARS = {
-    "mutual_information": ed.mutual_information,
-    "mutual_information_derivative": ed.mutual_information_derivative,
-    "marginal_entropy": ed.marginal_entropy,
-    "marginal_entropy_derivative": ed.information.marginal_entropy_derivative,
-    "conditional_entropy": ed.conditional_entropy,
-    "mdse": lambda p, proc, t: ed.mdse(p, proc, t),
-}
-
 
 def _check_pointwise(p0, proc, chunks, times):
     table = da.from_array(p0.table, chunks=chunks)
