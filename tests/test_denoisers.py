@@ -155,6 +155,8 @@ def test_fit_markov_chain_smoothing():
     assert np.allclose(fit_markov_chain(seq, 2, 1).transitions[0], [0.5 / 3, 2.5 / 3], atol=1e-15)
     mle = fit_markov_chain(np.array([0, 0, 0]), 2, 1, alpha=0.0)
     assert np.array_equal(mle.transitions, [[1.0, 0.0], [0.5, 0.5]])  # unseen context 1: uniform
+    # N left out: inferred from the tokens (largest + 1), default α = 1/N as before
+    assert np.array_equal(fit_markov_chain(seq, None, 1).transitions, fit_markov_chain(seq, 2, 1).transitions)
 
 
 def test_fit_markov_chain_recovers_chain():

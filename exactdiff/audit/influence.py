@@ -44,7 +44,7 @@ import numpy as np
 from scipy import optimize
 from scipy.special import logsumexp
 
-from ..core.validation import as_token_array, check_count, check_rng, show_masked
+from ..core.validation import SUM_ATOL, as_token_array, check_count, check_rng, show_masked
 from ..markov import MarkovChain
 from ..masked import OracleDenoiser, estimator_moments, exact_conditional_nll
 from ..sequences import Distribution
@@ -92,7 +92,7 @@ class MixtureDenoiser:
     def __init__(self, chains, weights):
         self.chains = list(chains)
         w = np.asarray(weights, dtype=np.float64)
-        if w.shape != (len(self.chains),) or np.any(w < 0) or not np.all(np.isfinite(w)) or abs(w.sum() - 1) > 1e-12:
+        if w.shape != (len(self.chains),) or np.any(w < 0) or not np.all(np.isfinite(w)) or abs(w.sum() - 1) > SUM_ATOL:
             raise ValueError(f"`weights` must be {len(self.chains)} numbers >= 0 summing to 1 (got {w.tolist()}).")
         Ns = {c.N for c in self.chains}
         if len(Ns) != 1:

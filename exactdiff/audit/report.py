@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.serialize import jsonable
 from ..figures.style import pyplot, save
 
-__all__ = ["write_report", "report_markdown", "jsonable", "FIGURE_FILES"]
+__all__ = ["write_report", "report_markdown", "FIGURE_FILES"]
 
 #: The figures of a report: file name → caption.
 FIGURE_FILES = {
@@ -35,21 +36,6 @@ FIGURE_FILES = {
 
 #: Rows of the table of worst sequences.
 WORST_ROWS = 10
-
-
-def jsonable(value):
-    """``value`` with numpy scalars made plain and non-finite floats written as strings."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
 
 
 def _fmt(x, spec=".6g"):
@@ -192,8 +178,9 @@ _FIGURES = {
 
 
 def write_report(result: dict, out_dir, *, figures: bool = True) -> list:
-    """Write ``report.json``, ``report.md`` and (with ``figures``) the four PNGs of an
-    audit into ``out_dir`` (created if needed); returns the paths written."""
+    """Write ``report.json``, ``report.md`` and (with ``figures``) the PNGs of an audit
+    (the calibration figure only for a denoiser audit) into ``out_dir`` (created if
+    needed); returns the paths written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []

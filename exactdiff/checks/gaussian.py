@@ -95,7 +95,8 @@ def check_pointwise_immse(points, probs, gammas=DEFAULT_GAMMAS, *, levels=4, ste
 def check_gaussian_nll(points, probs, *, tol=TOL_NLL) -> list:
     """Check ``−log p(x_j) = ½ ∫_0^∞ mmse(x_j, γ) dγ`` [3] for every x_j.
 
-    rhs: :func:`~exactdiff.gaussian.gaussian_nll_integral` at rtol 1e-10. Relative error held to ``tol``.
+    rhs: :func:`~exactdiff.gaussian.nll_integral_report` (the route of
+    :func:`~exactdiff.gaussian.gaussian_nll_integral`) at rtol 1e-12. Relative error held to ``tol``.
     """
     toy = gaussian_toy(points, probs)
     val, err, G, tail, calls = nll_integral_report(toy, "trapezoid", _RTOL_NLL)

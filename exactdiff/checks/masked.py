@@ -207,6 +207,6 @@ def check_corollary_3_7(p0, Lambda=0.7, *, setup=None):
         compare("NLL = int_0^1 mdce/lam", "Corollary 3.7 (Λ = 1)", masked_setup(table, setup, Lambda=1.0),
                 nll, mdce_integral(p0, Lambda=1.0)[support], TOL_EXACT, scale=np.maximum(nll, 1.0)),
         compare("Beta closed form = quadrature of enumerated mdce/lam", "Corollary 3.7", info,
-                exact, quad, TOL_INTEGRAL, note=f"Gauss–Legendre with L = {table.ndim} nodes, exact for the "
+                exact, quad, TOL_EXACT, note=f"Gauss–Legendre with L = {table.ndim} nodes, exact for the "
                 f"degree L − 1 polynomial mdce/λ; the mdce at each node by enumerating every noisy pattern"),
     ]

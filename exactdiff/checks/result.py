@@ -6,6 +6,8 @@ import dataclasses
 import math
 from typing import Any
 
+from ..core.serialize import jsonable
+
 __all__ = ["CheckResult", "compare"]
 
 
@@ -52,22 +54,10 @@ class CheckResult:
             value = float(out[key])
             out[key] = value if math.isfinite(value) else str(value)
         out["passed"] = bool(out["passed"])
-        out["setup"] = _jsonable(out["setup"])
+        out["setup"] = jsonable(out["setup"])
         return out
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return repr(value)
 
 
 def compare(name, reference, setup, lhs, rhs, tol, scale=None, note=""):

@@ -1,6 +1,8 @@
 """Checks of the score-model protocol: the exact DSE likelihood of the oracle score
-equals the NLL (Theorem 3.2 for a model called only with σ̄), along routes independent
-of the factorized engine, and SEDD's per-position score entropy equals the DSE. Every
+equals the NLL (Theorem 3.2 for a model called only with σ̄), against the table (the
+oracle's p_σ̄ shares ``core.tensor.apply_all`` with the factorized engine, so the rows
+that compare with the table are the independent ones), and SEDD's per-position score
+entropy equals the DSE. Every
 check returns a list of :class:`CheckResult`.
 
 Routes. The model's limit (:func:`~exactdiff.information.dse_likelihood.dse_limit`)
@@ -58,7 +60,11 @@ def check_score_model_limit(p0, *, at=None, T=1.0, setup=None, tol=TOL_LIMIT):
     2. absorbing process, constant rate, σ̄(T) = ∞: the same (no prior term at λ = 1);
     3. uniform process, geometric schedule, finite ``T``: the integral part
        ∫_0^{σ̄(T)} E[h] dσ̄ of the model's limit = ∫_0^T mdse(x0, t) dt of the factorized
-       engine (an independent route, :func:`~exactdiff.mdse_integral`).
+       engine (:func:`~exactdiff.mdse_integral`; the route differs in the quadrature and
+       in how the DSE is summed, not in p_σ̄);
+    4. absorbing process, constant rate, σ̄(T) = 2: the limit with its prior term =
+       −log p0(x0) − KL(p_{T|0} ‖ p_T) + KL(p_{T|0} ‖ π_T), both KLs from the factorized
+       engine (π_T: the marginal of the uniform data law).
 
     Residuals relative to max(|value|, 1 nat); ``tol`` 1e-10. Cost: one model call on
     every reachable state per node, about 150–300 nodes per row: well under a second for

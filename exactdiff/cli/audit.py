@@ -12,7 +12,8 @@ import numpy as np
 
 from ..audit.limits import BIAS_TOL, audit_denoiser
 from ..audit.scores import SCORE_BIAS_TOL
-from ..audit.report import jsonable, write_report
+from ..audit.report import write_report
+from ..core.serialize import jsonable
 from ..markov import MarkovChain
 from ..masked.estimators import ESTIMATOR_METHODS
 from ..masked.laws import LAW_NAMES

@@ -10,7 +10,7 @@ import os
 import sys
 
 from ..audit.ood import MAX_ORDER, REPORT_N, ood_detection, plot_ood
-from ..audit.report import jsonable
+from ..core.serialize import jsonable
 from ..audit.text import read_text
 from .common import check_output_file, int_at_least, non_negative_float
 

@@ -172,7 +172,8 @@ def as_token_array(x, n, name="x", ndim=2):
     """``x`` as an int64 array of ``ndim`` axes with entries in 0..n−1."""
     arr = np.asarray(x)
     if arr.ndim != ndim or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
-        raise ValueError(f"`{name}` must be an integer array with {ndim} axes (got dtype {arr.dtype}, shape {arr.shape}).")
+        raise ValueError(f"`{name}` must be an integer array with {ndim} {'axis' if ndim == 1 else 'axes'} "
+                         f"(got dtype {arr.dtype}, shape {arr.shape}).")
     if arr.size and (arr.min() < 0 or arr.max() >= n):
         raise ValueError(f"`{name}` must hold tokens in 0..{n - 1} (got values in {arr.min()}..{arr.max()}).")
     return arr.astype(np.int64, copy=False)

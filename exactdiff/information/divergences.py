@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import entr
 
-from ..core.backend import as_xp_table, namespace
+from ..core.backend import namespace
 from .engines import check_positive_noise, prepare
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "conditional_entropy",
     "flat_indices",
     "pointwise",
+    "expectation",
     "term_scale",
     "rounding_scale",
     "nonnegative",
@@ -95,6 +96,16 @@ def pointwise(name, p0, process, t, engine, at):
     :func:`nonnegative`)."""
     table, t, module = prepare(p0, process, t, engine)
     flat = None if at is None else flat_indices(at, table.shape[0], table.ndim)
+    return _evaluate(name, table, process, t, module, flat)
+
+
+def expectation(name, p0, process, t, engine):
+    """E_{x0 ~ p0} of the pointwise quantity ``name`` (p0 checked once)."""
+    table, t, module = prepare(p0, process, t, engine)
+    return average(table, _evaluate(name, table, process, t, module, None))
+
+
+def _evaluate(name, table, process, t, module, flat):
     values = getattr(module, name)(table, process, t, flat)
     if name in NON_NEGATIVE:
         values = nonnegative(values, rounding_scale(table, process, t, NON_NEGATIVE[name]), name)
@@ -154,14 +165,13 @@ def average(table, values):
 def mutual_information(p0, process, t, *, engine="auto"):
     """I(x0; x_t) = E_{x0} KL(p_{t|0}(·|x0) ‖ p_t), in nats (an average of values >= 0,
     so >= 0)."""
-    table = as_xp_table(p0)
-    return average(table, pointwise_kl(table, process, t, engine=engine))
+    return expectation("pointwise_kl", p0, process, t, engine)
 
 
 def mutual_information_derivative(p0, process, t, *, engine="auto"):
     """The exact d/dt I(x0; x_t) = E_{x0} d/dt KL; by Theorem 3.1 it equals −mdse(t)."""
-    table = as_xp_table(p0)
-    return average(table, pointwise_kl_derivative(table, process, t, engine=engine))
+    check_positive_noise(process, t)
+    return expectation("pointwise_kl_derivative", p0, process, t, engine)
 
 
 def marginal_entropy(p0, process, t, *, engine="auto"):
@@ -181,5 +191,4 @@ def marginal_entropy_derivative(p0, process, t, *, engine="auto"):
 
 def conditional_entropy(p0, process, t, *, engine="auto"):
     """H(x_t | x0) = E_{x0} H(p_{t|0}(·|x0)); equals H(p_t) − I(x0; x_t)."""
-    table = as_xp_table(p0)
-    return average(table, pointwise("conditional_entropy", table, process, t, engine, None))
+    return expectation("conditional_entropy", p0, process, t, engine)

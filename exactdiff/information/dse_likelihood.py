@@ -85,13 +85,14 @@ from ..core import memory
 from ..core.validation import as_token_array, check_count, check_rng
 from ..masked.denoisers import evaluate_denoiser
 from ..masked.estimators import Estimate, EstimatorMoments
-from ..process.schedules import Constant, Geometric, LogLinear
+from .score_entropy import _K
 from .score_models import (
     DenoiserScore,
     OracleScore,
     evaluate_score_model,
     process_kind,
     score_entry_weights,
+    sigma_bar_max,
     token_kernels,
 )
 
@@ -124,45 +125,7 @@ SMALL_NOISE = 1e-30
 KAPPA_TOL = 1e-15
 
 
-# -- schedules on arrays ---------------------------------------------------------------------------
-def _generic_total(schedule, t):
-    return np.array([schedule.total(float(v)) for v in np.ravel(t)]).reshape(np.shape(t))
-
-
-def _generic_rate_of_total(schedule, sbar):
-    return np.array([schedule.rate(schedule.time_of_total(float(s))) for s in np.ravel(sbar)]).reshape(np.shape(sbar))
-
-
-#: σ̄(t) on arrays, closed forms by schedule type (others: the schedule's own ``total``).
-_TOTALS = {
-    Constant: lambda sch, t: sch.c * t,
-    LogLinear: lambda sch, t: -np.log1p(-(1 - sch.eps) * t),
-    Geometric: lambda sch, t: sch.sigma_min * np.expm1(t * math.log(sch.sigma_max / sch.sigma_min)),
-}
-#: σ(t(σ̄)), the rate where the total noise is σ̄, on arrays (exact at large σ̄ too).
-_RATES_OF_TOTAL = {
-    Constant: lambda sch, s: np.full_like(s, sch.c),
-    LogLinear: lambda sch, s: (1 - sch.eps) * np.exp(s),
-    Geometric: lambda sch, s: (s + sch.sigma_min) * math.log(sch.sigma_max / sch.sigma_min),
-}
-
-
-def _totals(schedule, t):
-    t = np.asarray(t, dtype=np.float64)
-    return _TOTALS.get(type(schedule), _generic_total)(schedule, t)
-
-
-def _rates_of_total(schedule, sbar):
-    sbar = np.asarray(sbar, dtype=np.float64)
-    return _RATES_OF_TOTAL.get(type(schedule), _generic_rate_of_total)(schedule, sbar)
-
-
 # -- the per-draw loss ------------------------------------------------------------------------------
-def _K(r):
-    """K(a) = a(log a − 1), K(0) = 0."""
-    return xlogy(r, r) - r
-
-
 def dse_loss_per_rate(scores, process, sigma_bar, x0, x) -> np.ndarray:
     """h = ℓ_DSE/σ(t) for a batch of draws, shape (B,):
 
@@ -657,11 +620,11 @@ class _UniformT:
 
     def sample(self, w, n, rng):
         t = w.t_lo + (w.t_hi - w.t_lo) * rng.random(n)
-        sbar = _totals(w.process.schedule, t)
+        sbar = w.process.schedule.totals(t)
         return sbar, self.inv_density(w, sbar)
 
     def inv_density(self, w, sbar):
-        return (w.t_hi - w.t_lo) * _rates_of_total(w.process.schedule, sbar)
+        return (w.t_hi - w.t_lo) * w.process.schedule.rates_of_total(sbar)
 
     def beta(self, w):
         return None if w.s_lo > 0 else 0.0
@@ -1202,7 +1165,7 @@ def optimal_proposal(model, process, x0, *, T=None, t_min=0.0, epsrel=1e-9, batc
                               batch_size=batch_size, max_order=2)
     opt = dict(table["optimal"][0])
     sched = process.schedule
-    limit = math.inf if not math.isfinite(sched.t_max) else float(sched.total(sched.t_max))
+    limit = sigma_bar_max(process)
     opt["t"] = np.array([sched.time_of_total(float(s)) if s <= limit else math.nan for s in opt["sbar"]])
-    opt["q_t"] = opt["q_sbar"] * _rates_of_total(sched, opt["sbar"])
+    opt["q_t"] = opt["q_sbar"] * sched.rates_of_total(opt["sbar"])
     return opt

@@ -29,7 +29,8 @@ import numpy as np
 from scipy.special import xlogy
 
 from ..core.validation import check_count, check_time
-from .divergences import average, marginal, pointwise
+from .divergences import expectation, marginal
+from .divergences import pointwise as pointwise_values
 from .engines import check_positive_noise, dense, prepare, resolve
 
 __all__ = [
@@ -230,10 +231,5 @@ def mdse(p0, process, t, *, pointwise=False, engine="auto", at=None):
     if pointwise or at is not None:
         if not pointwise:
             raise ValueError("`at` needs `pointwise=True`.")
-        return _pointwise_mdse(p0, process, t, engine, at)
-    table, _, _ = prepare(p0, process, t, engine)
-    return average(table, _pointwise_mdse(table, process, t, engine, None))
-
-
-def _pointwise_mdse(p0, process, t, engine, at):
-    return pointwise("mdse", p0, process, t, engine, at)
+        return pointwise_values("mdse", p0, process, t, engine, at)
+    return expectation("mdse", p0, process, t, engine)

@@ -72,6 +72,7 @@ __all__ = [
     "process_kind",
     "token_kernels",
     "score_entry_weights",
+    "sigma_bar_max",
     "reference_scores",
 ]
 
@@ -158,7 +159,8 @@ def reference_scores(process, sigma_bar, x) -> np.ndarray:
 
 
 # -- the protocol ----------------------------------------------------------------------------------
-def _sigma_bar_max(process) -> float:
+def sigma_bar_max(process) -> float:
+    """σ̄(t_max) of the process's schedule (∞ for an unbounded time domain)."""
     t_max = process.schedule.t_max
     return math.inf if not math.isfinite(t_max) else float(process.schedule.total(t_max))
 
@@ -173,7 +175,7 @@ def check_sigma_bar(process, sigma_bar, B) -> np.ndarray:
     if np.any(bad):
         b = int(np.argmax(bad))
         raise ValueError(f"`sigma_bar` must be finite and > 0 (got sigma_bar[{b}] = {s[b]}).")
-    top = _sigma_bar_max(process)
+    top = sigma_bar_max(process)
     if np.any(s > top * (1 + 1e-12)):
         b = int(np.argmax(s))
         raise ValueError(f"`sigma_bar` must lie in the schedule's range (0, {top:.6g}] of {process.schedule!r} "

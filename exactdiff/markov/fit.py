@@ -40,6 +40,7 @@ def fit_markov_chain(sequences, N: int, order: int, alpha: float | None = None,
     ``initial`` if given, else the fitted chain's stationary law (unique when α > 0).
     """
     counts = count_transitions(sequences, N, order)
+    N = counts.shape[0]
     alpha = check_pseudo_count(alpha, 1.0 / N)
     num = counts + alpha
     den = num.sum(axis=-1, keepdims=True)

@@ -57,10 +57,11 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..core.validation import check_count, check_rng, check_target_context
-from .dce import mask_patterns
+from ..core.validation import as_token_array, check_count, check_rng, check_target_context
+from .dce import _vocabulary, mask_patterns
 from .denoisers import evaluate_denoiser
-from .laws import LAW_NAMES, MaskLaw
+from .laws import LAW_NAMES, MaskLaw, pattern_sizes
+from .likelihood import check_coupling
 from .laws import uniform_masks as _uniform_masks  # noqa: F401  (the k-DCE and time-free masks; tests use it)
 
 __all__ = [
@@ -242,13 +243,14 @@ ESTIMATOR_METHODS = {
 }
 
 
-def _check_method(method):
-    """``method`` if it is a method name, a named law or a :class:`MaskLaw`."""
+def check_method(method, name="method"):
+    """``method`` if it is a method name, a named law or a :class:`MaskLaw`; else a
+    ValueError naming the argument ``name``."""
     if isinstance(method, MaskLaw) or (isinstance(method, str)
                                        and (method in ESTIMATOR_METHODS or method in LAW_NAMES)):
         return method
     names = sorted(set(ESTIMATOR_METHODS) | set(LAW_NAMES))
-    raise ValueError(f"`method` must be one of {names} or a MaskLaw (got {method!r}).")
+    raise ValueError(f"`{name}` must be one of {names} or a MaskLaw (got {method!r}).")
 
 
 def _law_of(method, n):
@@ -279,7 +281,7 @@ def draw_masks(method, n: int, count: int, rng, eps: float = 0.0, stratify: bool
     """``count`` draws of (mask over n target positions, multiplier w): one estimator
     draw is D = w · ℓ(mask). Returns a boolean array (count, n), True = masked, and w (count,).
     ``method`` is a method name, a named law or a :class:`~exactdiff.masked.laws.MaskLaw`."""
-    _check_method(method)
+    check_method(method)
     law = _law_of(method, int(n))
     if law is not None:
         masks = law.draw(int(count), rng)
@@ -291,7 +293,7 @@ def moment_weights(method, n: int, r: int, eps: float = 0.0) -> np.ndarray:
     """W_r(a) for a = 1..n: E[D^r] = Σ_a W_r(a) Σ_{|m|=a} ℓ(m)^r (module docstring);
     ``inf`` where the integral diverges (time-integral, ε = 0, a < r). A mask law's
     weights are :meth:`MaskLaw.masked_weights <exactdiff.masked.laws.MaskLaw.masked_weights>`."""
-    _check_method(method)
+    check_method(method)
     law = _law_of(method, int(n))
     if law is not None:
         return law.masked_weights(int(r))
@@ -301,15 +303,10 @@ def moment_weights(method, n: int, r: int, eps: float = 0.0) -> np.ndarray:
 # -- losses on masks --------------------------------------------------------------------------------
 def _setup(denoiser, x0, N, target, context):
     """(tokens, N, target positions, always-masked positions)."""
-    N = getattr(denoiser, "N", None) if N is None else N
-    if N is None:
-        raise ValueError("`N` is required when the denoiser has no attribute N.")
-    N = check_count(N, "N")
-    x0 = np.asarray(x0)
-    if x0.ndim != 1 or x0.size == 0 or not np.issubdtype(x0.dtype, np.integer):
-        raise ValueError(f"`x0` must be a non-empty 1-d sequence of integer tokens (got dtype {x0.dtype}, shape {x0.shape}).")
-    if x0.min() < 0 or x0.max() >= N:
-        raise ValueError(f"`x0` must hold tokens in 0..{N - 1} (got values in {x0.min()}..{x0.max()}).")
+    N = _vocabulary(denoiser, N)
+    x0 = as_token_array(x0, N, "x0", ndim=1)
+    if x0.size == 0:
+        raise ValueError("`x0` must hold at least one token (got an empty sequence).")
     L = x0.size
     if target is None:
         if context is not None and len(context):
@@ -424,7 +421,7 @@ def estimate_nll(denoiser, x0, method, n, rng, *, N=None, eps=0.0, stratify=Fals
     >>> bool(abs(est.estimate - p0.nll(tuple(x0))) < 4 * est.stderr)
     True
     """
-    _check_method(method)
+    check_method(method)
     eps = _check_eps(eps)
     n = _check_n(n, stratify)
     if stratify and method != "time_integral":
@@ -459,8 +456,8 @@ def estimate_log_ratio(denoiser, y, x, n, rng, *, coupling="coupled", method="ti
     the two sequences share. ``target``/``context`` give the conditional version,
     log p0(y^T | y^C) − log p0(x^T | x^C).
     """
-    _check_coupling(coupling)
-    _check_method(method)
+    check_coupling(coupling)
+    check_method(method)
     eps = _check_eps(eps)
     n = _check_n(n)
     rng = check_rng(rng)
@@ -478,18 +475,13 @@ def estimate_log_ratio(denoiser, y, x, n, rng, *, coupling="coupled", method="ti
     return _summarise(draws, f"log_ratio_{coupling}_{_label(method)}", False, None if eps > 0 else 0.0)
 
 
-def _check_coupling(coupling):
-    if coupling not in ("coupled", "decoupled"):
-        raise ValueError(f"`coupling` must be one of {{'coupled', 'decoupled'}} (got {coupling!r}).")
-
-
 # -- exact moments ----------------------------------------------------------------------------------
 def _raw_moments(values, sizes, method, n, eps):
     """E[D^r], r = 1..4, from per-mask values v(m) (D = w · v(m)); a law with explicit
     subset probabilities needs the values in the order of :func:`mask_patterns`."""
     law = _law_of(method, n)
     if law is not None and law.subset_probs is not None:
-        if not np.array_equal(sizes, mask_patterns(n).sum(axis=1)):
+        if not np.array_equal(sizes, pattern_sizes(n)):
             raise ValueError("`losses` must be in the order of mask_patterns(n) for a MaskLaw with `subset_probs`.")
         return law.raw_moments(values)
     raw = []
@@ -530,7 +522,7 @@ def moments_from_losses(losses, sizes, method, *, eps=0.0) -> EstimatorMoments:
     real numbers; ℓ(m) for the NLL, ℓ_x − ℓ_y for the coupled log-ratio) and the number
     masked per mask (``sizes``), over all 2^n masks of n target positions:
     E[D^r] = Σ_a W_r(a) Σ_{|m|=a} v(m)^r (:func:`moment_weights`)."""
-    _check_method(method)
+    check_method(method)
     eps = _check_eps(eps)
     values, sizes = np.asarray(losses, dtype=np.float64), np.asarray(sizes, dtype=np.int64)
     n = int(round(np.log2(values.size)))
@@ -583,7 +575,7 @@ def estimator_moments(denoiser, x0, method, *, N=None, eps=0.0, target=None, con
     >>> ed.estimator_moments(c, x0, "time_integral").variance
     inf
     """
-    _check_method(method)
+    check_method(method)
     eps = _check_eps(eps)
     if eps > 0 and method != "time_integral":
         raise ValueError(f"`eps` applies to method='time_integral' only (got {method!r}).")
@@ -602,8 +594,8 @@ def log_ratio_moments(denoiser, y, x, *, coupling="coupled", method="time_free",
     E D = E D_x − E D_y, Var D = Var D_x + Var D_y, and
     μ4 = μ4(D_x) + 6 Var D_x Var D_y + μ4(D_y).
     """
-    _check_coupling(coupling)
-    _check_method(method)
+    check_coupling(coupling)
+    check_method(method)
     eps = _check_eps(eps)
     xs, N1, T, hidden = _setup(denoiser, x, N, target, context)
     ys, _, _, _ = _setup(denoiser, y, N, target, context)
@@ -617,7 +609,7 @@ def log_ratio_moments(denoiser, y, x, *, coupling="coupled", method="time_free",
 def log_ratio_moments_from_losses(losses_x, losses_y, sizes, *, coupling="coupled", method="time_free",
                                   eps=0.0) -> EstimatorMoments:
     """:func:`log_ratio_moments` from the per-mask losses of x and y (:func:`mask_losses`)."""
-    _check_coupling(coupling)
+    check_coupling(coupling)
     lx, ly = np.asarray(losses_x, dtype=np.float64), np.asarray(losses_y, dtype=np.float64)
     name = f"log_ratio_{coupling}_{_label(method)}"
     if coupling == "coupled":

@@ -60,6 +60,7 @@ import math
 import numpy as np
 
 from ..core.validation import SUM_ATOL, check_count, check_rng
+from ..markov.forward_backward import subset_sizes
 from .weights import harmonic_number, subset_weight, unmasked_size_law
 
 __all__ = ["MaskLaw", "LAW_NAMES", "uniform_masks", "flawed_law_means", "goodness_of_fit", "GoodnessOfFit",
@@ -78,21 +79,13 @@ def pattern_sizes(n: int) -> np.ndarray:
     n = check_count(n, "n")
     if n > MAX_SUBSET_BITS:
         raise ValueError(f"`n`={n} would need a table over 2^{n} masks (at most 2^{MAX_SUBSET_BITS}).")
-    return _pattern_sizes(n)
-
-
-@functools.lru_cache(maxsize=32)
-def _pattern_sizes(n):
-    J = np.arange(2**n, dtype=np.uint32)
-    out = np.unpackbits(J.view(np.uint8).reshape(-1, 4), axis=1).sum(axis=1).astype(np.int64)
-    out.setflags(write=False)
-    return out
+    return subset_sizes(n)
 
 
 @functools.lru_cache(maxsize=32)
 def _pool(n):
     """Mask indices sorted by their number masked, and where each number starts."""
-    sizes = _pattern_sizes(n)
+    sizes = subset_sizes(n)
     pool = np.argsort(sizes, kind="stable")
     offsets = np.concatenate([[0], np.cumsum(np.bincount(sizes, minlength=n + 1))])
     return pool, offsets

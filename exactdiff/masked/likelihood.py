@@ -175,8 +175,7 @@ def log_ratio_expectation(p0, y, x, *, coupling="coupled") -> float:
     (``"decoupled"``). The expectation is taken by enumerating every set (every pair
     of sets when decoupled); both equal log p0(y) − log p0(x).
     """
-    if coupling not in ("coupled", "decoupled"):
-        raise ValueError(f"`coupling` must be one of {{'coupled', 'decoupled'}} (got {coupling!r}).")
+    check_coupling(coupling)
     if isinstance(p0, MarkovChain):
         return -time_free_nll(p0, y) + time_free_nll(p0, x)
     cond = _TableMarginals(p0)
@@ -188,3 +187,10 @@ def log_ratio_expectation(p0, y, x, *, coupling="coupled") -> float:
     if coupling == "coupled":
         return float(sum(p[U] * H * (Ty[U] - Tx[U]) for U in Ty))
     return float(sum(p[U] * p[V] * H * (Ty[U] - Tx[V]) for U in Ty for V in Tx))
+
+
+def check_coupling(coupling):
+    """``coupling`` if it is ``"coupled"`` (shared masks) or ``"decoupled"``."""
+    if coupling not in ("coupled", "decoupled"):
+        raise ValueError(f"`coupling` must be one of {{'coupled', 'decoupled'}} (got {coupling!r}).")
+    return coupling

@@ -11,6 +11,7 @@ from scipy.linalg import expm
 from scipy.sparse.csgraph import shortest_path
 
 from ..core import memory
+from ..core.tensor import kron_sum
 from ..core.validation import as_generator, check_count, check_total_noise
 from .schedules import Constant, Schedule
 
@@ -182,8 +183,7 @@ def transition_kernel(G, sbar, reachable=None) -> np.ndarray:
 
 def kronecker_sum(Q, L: int) -> np.ndarray:
     """Σ_i I_{n^i} ⊗ Q ⊗ I_{n^{L−i−1}}: the generator of L independent tokens, C order."""
-    n = Q.shape[0]
-    return sum(np.kron(np.kron(np.eye(n**i), Q), np.eye(n ** (L - i - 1))) for i in range(L))
+    return kron_sum(np.asarray(Q, dtype=np.float64), L)
 
 
 def uniform(N: int, schedule: Schedule | None = None) -> ForwardProcess:
@@ -217,8 +217,7 @@ def _check_sbar(sbar):
 def uniform_kernel(N: int, sbar: float) -> np.ndarray:
     """Closed form of exp(σ̄ Q) for the uniform process."""
     sbar = _check_sbar(sbar)
-    decay = np.exp(-sbar)
-    return decay * np.eye(N) + (1 - decay) * np.full((N, N), 1.0 / N)
+    return np.exp(-sbar) * np.eye(N) - np.expm1(-sbar) * np.full((N, N), 1.0 / N)  # 1 − e^{−σ̄} by expm1
 
 
 def absorbing_kernel(N: int, sbar: float) -> np.ndarray:

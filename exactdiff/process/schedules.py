@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
+
 from ..core.validation import check_time, check_total_noise
 
 __all__ = ["Schedule", "Constant", "LogLinear", "Geometric"]
@@ -34,6 +36,18 @@ class Schedule:
     def time_of_total(self, sbar) -> float:
         """The inverse of σ̄: the time t with σ̄(t) = sbar."""
         raise NotImplementedError
+
+    def totals(self, t) -> np.ndarray:
+        """σ̄ at every time of the array ``t`` (times not checked; closed forms override
+        this loop over :meth:`total`)."""
+        t = np.asarray(t, dtype=np.float64)
+        return np.array([self.total(float(v)) for v in t.ravel()]).reshape(t.shape)
+
+    def rates_of_total(self, sbar) -> np.ndarray:
+        """σ(t) at the times where σ̄(t) is each entry of the array ``sbar`` (closed forms
+        override this loop, and stay exact where t(σ̄) rounds to t_max)."""
+        sbar = np.asarray(sbar, dtype=np.float64)
+        return np.array([self.rate(self.time_of_total(float(s))) for s in sbar.ravel()]).reshape(sbar.shape)
 
     @staticmethod
     def _sbar(sbar):
@@ -70,6 +84,12 @@ class Constant(Schedule):
     def time_of_total(self, sbar):
         return self._sbar(sbar) / self.c
 
+    def totals(self, t):
+        return self.c * np.asarray(t, dtype=np.float64)
+
+    def rates_of_total(self, sbar):
+        return np.full(np.shape(sbar), self.c)
+
 
 @dataclasses.dataclass(frozen=True)
 class LogLinear(Schedule):
@@ -97,6 +117,12 @@ class LogLinear(Schedule):
 
     def time_of_total(self, sbar):
         return -math.expm1(-self._sbar(sbar)) / (1 - self.eps)
+
+    def totals(self, t):
+        return -np.log1p(-(1 - self.eps) * np.asarray(t, dtype=np.float64))
+
+    def rates_of_total(self, sbar):
+        return (1 - self.eps) * np.exp(np.asarray(sbar, dtype=np.float64))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,3 +165,9 @@ class Geometric(Schedule):
 
     def time_of_total(self, sbar):
         return math.log1p(self._sbar(sbar) / self.sigma_min) / math.log(self.sigma_max / self.sigma_min)
+
+    def totals(self, t):
+        return self.sigma_min * np.expm1(np.asarray(t, dtype=np.float64) * math.log(self.sigma_max / self.sigma_min))
+
+    def rates_of_total(self, sbar):
+        return (np.asarray(sbar, dtype=np.float64) + self.sigma_min) * math.log(self.sigma_max / self.sigma_min)

@@ -64,7 +64,7 @@ class Distribution:
         if alphabet is None:
             alphabet = "".join(sorted(set("".join(keys))))
         space = SequenceSpace(len(alphabet), lengths.pop(), alphabet=alphabet)
-        memory.refuse(2 * 8 * space.size, f"a table over N^L = {space.N}^{space.L} states")
+        _check_table_memory(space, "a table")
         table = np.zeros(space.shape)
         for key, value in probs.items():
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):

@@ -38,6 +38,7 @@ from ..core.validation import as_table, check_count
 from ..masked import evaluate_denoiser, mask_patterns
 from ..masked.denoisers import empirical_pseudo_count
 from ..masked.estimators import ESTIMATOR_METHODS, moments_from_losses
+from ..masked.laws import pattern_sizes
 
 __all__ = ["ExactLimits", "exact_limits", "support", "empirical_bias", "MAX_AUDIT_ROWS"]
 
@@ -121,7 +122,7 @@ def _all_mask_losses(denoiser, X, N, rows_per_call):
         picked = np.take_along_axis(log_probs[inverse.ravel()], truth[..., None], axis=-1)[..., 0]
         masked = np.tile(masks, (block.shape[0], 1))
         losses[start: start + block.shape[0]] = np.where(masked, -picked, 0.0).sum(axis=1).reshape(-1, P)
-    return losses, masks.sum(axis=1)
+    return losses, pattern_sizes(L)
 
 
 def exact_limits(denoiser, p0, *, method: str = "time_free", rows_per_call: int = 8192,

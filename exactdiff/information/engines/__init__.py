@@ -3,8 +3,10 @@
 ======================  ==================================================================
 engine                  how
 ======================  ==================================================================
-``"dense"``             the generator on all S = n^L states (sparse), kernel columns by
-                        ``expm_multiply``, every quantity summed from its definition; the
+``"dense"``             the generator on all S = n^L states (sparse), kernel columns from
+                        ``expm`` of the whole generator (S <= 1024) or as Kronecker
+                        products of token-kernel columns, every quantity summed from its
+                        definition; the
                         reference, the only engine for a full-space CTMC, and able to
                         evaluate a sample of x0 on large toys (``at=``)
 ``"factorized"``        per-token kernels axis by axis, O(L·n·S), all x0 at once, in any

@@ -34,7 +34,7 @@ from scipy.special import entr, rel_entr
 
 from ...core import memory
 from ...core.tensor import split_log
-from ...process.forward import kronecker_sum, transition_kernel
+from ...process.forward import transition_kernel
 
 #: The engine interface (``marginal``, ``pointwise_kl``, …) is reached through
 #: :data:`exactdiff.information.engines.ENGINES`; only the engine's own pieces are exported.
@@ -91,7 +91,7 @@ class DenseState:
                       f"the dense engine for n={n}, L={L} (S={S:,} states, {m:,} x0 columns)")
         self.G = sequence_generator(process, L)
         if whole:
-            K = _full_kernel(process, t, L)
+            K = _full_kernel(process, t, self.G, L)
             self.P = K[:, self.data[self.cols]]
             self.pt = K[:, self.data] @ table.ravel()
         else:
@@ -109,14 +109,15 @@ class DenseState:
             self.pt = pt.ravel()
 
 
-def _full_kernel(process, t, L):
-    """exp(σ̄(t) G) of the whole generator, entries unreachable under G set to exactly 0."""
+def _full_kernel(process, t, G, L):
+    """exp(σ̄(t) G) of the whole generator ``G`` (:func:`sequence_generator`), entries
+    unreachable under G set to exactly 0."""
     if not process.token_wise:
         return process.full_kernel(t)
     pattern = process.reachable
     for _ in range(L - 1):
         pattern = np.kron(pattern, process.reachable)
-    return transition_kernel(kronecker_sum(process.Q, L), process.total(t), pattern)
+    return transition_kernel(G.toarray(), process.total(t), pattern)
 
 
 def _state(table, process, t, at):

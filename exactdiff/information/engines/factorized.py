@@ -27,7 +27,7 @@ then + Σ_i c(x0^i) (the token sum, built by outer sums) and × σ(t). At most t
 x_t (p_t and F) exist at a time. The updates ``out += …`` and ``out *= …`` are in place in
 memory and rebind the name for Dask, which has no in-place operators.
 
-Dask tables are rechunked along their leading axes as :func:`exactdiff.memory.dask_layout`
+Dask tables are rechunked along their leading axes as :func:`exactdiff.core.memory.dask_layout`
 says (the memory limit and the table's own chunks) and the quantities come back as Dask
 arrays. ``pointwise_kl`` and ``mdse`` are persisted (evaluated once, kept in memory or on
 the cluster) because the callers in :mod:`exactdiff.information` check their sign;
