@@ -129,6 +129,13 @@ def test_schedule_rate_check_fails_for_a_wrong_rate():
 
     assert not _all_pass(CP.check_schedule_rate(Wrong(1e-3)))
 
+    class WrongArrays(ed.Geometric):  # only the array form the score-model quadrature uses
+        def rates_of_total(self, sbar):
+            return super().rates_of_total(sbar) * (1 + REL)
+
+    assert _all_pass(CP.check_schedule_rate(ed.Geometric(1e-3, 20.0)))
+    assert not _all_pass(CP.check_schedule_rate(WrongArrays(1e-3, 20.0)))
+
 
 def test_gaussian_derivative_check_is_sensitive(monkeypatch):
     toy = ([-1.0, 0.5, 2.0], [0.2, 0.5, 0.3])

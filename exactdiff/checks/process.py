@@ -59,17 +59,24 @@ def check_kernels(N, sbars=SBARS, *, setup=None):
 def check_schedule_rate(schedule, times=None, *, setup=None, tol=TOL_RATE):
     """σ(t) = dσ̄/dt for a schedule, against a 4-level Richardson derivative of σ̄ at
     times inside its domain (default: a log grid from 1e-3 to 2, or to 0.9 of the end of
-    the domain), and σ̄(0) = 0. Step: :func:`~exactdiff.checks.score_entropy.fd_step`."""
+    the domain), and σ̄(0) = 0. Step: :func:`~exactdiff.checks.score_entropy.fd_step`.
+
+    The first row holds both forms of the rate: ``rate(t)`` and the array form
+    ``rates_of_total(totals(t))`` that the score-model quadrature uses, each against the
+    same Richardson derivative of the scalar ``total``."""
     t_end = min(2.0, 0.9 * schedule.t_max)
     times = np.geomspace(1e-3, t_end, 9) if times is None else np.asarray(times, dtype=float)
     lhs, rhs = [], []
     for t in times:
         lhs.append(schedule.rate(t))
         rhs.append(richardson_derivative(schedule.total, t, fd_step(schedule, t), levels=4))
+    lhs.extend(schedule.rates_of_total(schedule.totals(times)))
+    rhs = rhs + rhs
     info = dict(setup or {}, schedule=repr(schedule), times=[float(t) for t in times])
     return [
         compare("sigma(t) = d sigma_bar/dt", "schedule", info, lhs, rhs, tol,
-                note="Richardson, 4 levels, h = 0.2·min(t, σ̄/σ, 1, distance to the end of the domain)"),
+                note="rate(t) and rates_of_total(totals(t)) vs Richardson, 4 levels, "
+                     "h = 0.2·min(t, σ̄/σ, 1, distance to the end of the domain)"),
         compare("sigma_bar(0) = 0", "schedule", info, schedule.total(0.0), 0.0, 0.0, 1.0,
                 "exactdiff's schedules start at zero noise"),
     ]
