@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import write_json  # noqa: E402
 
 import exactdiff as ed  # noqa: E402
+from exactdiff.core.serialize import jsonable  # noqa: E402
 from exactdiff.figures.dse_variance import (  # noqa: E402
     STUDY_METHODS,
     STUDY_PROCESSES,
@@ -80,22 +81,6 @@ METHODS = STUDY_METHODS + (
 )
 ALL_PARTS = ([f"{t}-{p}-{m}" for t in TOYS for p in STUDY_PROCESSES for m in ("oracle", "imperfect")]
              + [f"{t}-masked" for t in TOYS])
-
-
-def enc(x):
-    """JSON-safe values: inf and nan as strings, arrays as lists."""
-    if isinstance(x, dict):
-        return {str(k): enc(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [enc(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return enc(x.tolist())
-    if isinstance(x, (float, np.floating)):
-        x = float(x)
-        return x if math.isfinite(x) else str(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
 
 
 def dec(values):
@@ -189,7 +174,7 @@ def run(name):
     t0 = time.perf_counter()
     res = run_masked_part(name.split("-")[0]) if name.endswith("-masked") else run_dse_part(*name.split("-"))
     with open(PARTS / f"{name}.json", "w") as fh:
-        json.dump(enc(res), fh, indent=1)
+        json.dump(jsonable(res), fh, indent=1)
     log(f"part {name}: {time.perf_counter() - t0:.1f} s → {PARTS / (name + '.json')}")
 
 
