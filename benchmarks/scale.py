@@ -190,7 +190,7 @@ def verify_toy(L, T=5.0, n_times=16):
 
     integrals.mdse = counted
     try:
-        integral, err = ed.mdse_integral(table, proc, T, quadrature="gauss-legendre", epsrel=1e-10)
+        integral, err = ed.mdse_integral(table, proc, T, pointwise=True, quadrature="gauss-legendre", epsrel=1e-10)
     finally:
         integrals.mdse = mdse
     nll = -np.log(table[support])

@@ -194,7 +194,7 @@ def float32_effect(params, config, p0, limits64, c64):
 
     out = {}
     for x64, name in ((False, "jax_float32"), (True, "jax_float64")):
-        r = exact_limits(jax_denoiser(x64), p0)
+        r = exact_limits(p0, jax_denoiser(x64))
         out[name] = {"max_abs_limit_diff_vs_numpy_float64": float(np.max(np.abs(r.limit - limits64.limit))),
                      "gap_diff_vs_numpy_float64": float(r.totals()["gap"] - limits64.totals()["gap"]),
                      "max_row_sum_deviation_before_renormalising": max(cache[x64])}
@@ -235,7 +235,7 @@ def main(argv=None):
 
     # exact: one estimator_moments call per sequence (every mask), and the batched route
     start = time.perf_counter()
-    batched = exact_limits(c, p0)
+    batched = exact_limits(p0, c)
     timings["exact_batched_s"] = time.perf_counter() - start
     X = batched.sequences
     start = time.perf_counter()
@@ -255,7 +255,7 @@ def main(argv=None):
                "spearman_bias_vs_nll": float(stats.spearmanr(limits.nll, bias).statistic)}
 
     # baselines
-    oracle = exact_limits(ed.OracleDenoiser(p0), p0)
+    oracle = exact_limits(p0, ed.OracleDenoiser(p0))
     counts = np.asarray(hist["counts"])
     emp = empirical_bias(counts, p0)
     baselines = {"oracle": oracle.totals(),

@@ -39,14 +39,8 @@ from . import adapters
 from .core import backend, memory
 from .core.numerics import richardson_derivative
 from .information import (
-    OracleScore,
     concrete_score,
     conditional_entropy,
-    dse_estimator_moments,
-    dse_integral,
-    dse_loss,
-    estimate_dse_nll,
-    expected_dse,
     marginal,
     marginal_entropy,
     mdse,
@@ -90,6 +84,14 @@ from .masked import (
     unmasked_size_law,
 )
 from .process import Constant, ForwardProcess, FullSpaceProcess, Geometric, LogLinear, absorbing, uniform
+from .score import (
+    OracleScore,
+    dse_estimator_moments,
+    dse_limit,
+    dse_loss,
+    estimate_dse_nll,
+    expected_dse,
+)
 from .sequences import Distribution, SequenceSpace
 
 __version__ = "0.2.0"
@@ -121,14 +123,14 @@ __all__ = [
     "marginal_entropy",
     "conditional_entropy",
     "concrete_score",
-    "dse_loss",
-    "expected_dse",
     "mdse",
     "mdse_integral",
     "mdse_running_integral",
-    "dse_integral",
     # bring your own score model
     "OracleScore",
+    "dse_loss",
+    "expected_dse",
+    "dse_limit",
     "estimate_dse_nll",
     "dse_estimator_moments",
     # masked diffusion

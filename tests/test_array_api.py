@@ -103,9 +103,9 @@ def test_gauss_legendre_integral_on_strict_arrays_and_theorem_3_2():
     with quad_vec (1e-10 of the max norm), and closes Theorem 3.2 to 1e-10."""
     p0 = ed.Distribution.dirichlet(3, 4, seed=3, zero_fraction=0.3)
     proc = ed.absorbing(3, ed.LogLinear())
-    a, err_a = ed.mdse_integral(xps.asarray(p0.table), proc, 1.0, quadrature="gauss-legendre")
-    b, err_b = ed.mdse_integral(p0, proc, 1.0, quadrature="gauss-legendre")
-    q, _ = ed.mdse_integral(p0, proc, 1.0)
+    a, err_a = ed.mdse_integral(xps.asarray(p0.table), proc, 1.0, pointwise=True, quadrature="gauss-legendre")
+    b, err_b = ed.mdse_integral(p0, proc, 1.0, pointwise=True, quadrature="gauss-legendre")
+    q, _ = ed.mdse_integral(p0, proc, 1.0, pointwise=True)
     assert namespace(a) is xps
     close(a, b, floor=1.0)
     assert err_a == pytest.approx(err_b, rel=1e-6, abs=1e-15)
@@ -122,7 +122,7 @@ def test_gauss_legendre_reaches_tiny_probabilities():
     p0 = ed.Distribution.dirichlet(4, 6, seed=3, alpha=0.1)
     assert p0.table[p0.table > 0].min() < 1e-35
     proc = ed.ForwardProcess(ed.process.random_generator(4, seed=4))
-    v, _ = ed.mdse_integral(p0, proc, 30.0, quadrature="gauss-legendre")
+    v, _ = ed.mdse_integral(p0, proc, 30.0, pointwise=True, quadrature="gauss-legendre")
     sup = p0.table > 0
     nll = -np.log(p0.table[sup])
     assert np.max(np.abs(v[sup] + ed.pointwise_kl(p0, proc, 30.0)[sup] - nll) / nll) <= 1e-10

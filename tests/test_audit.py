@@ -56,11 +56,11 @@ def test_oracle_is_unbiased_and_flawed_laws_match_closed_forms():
     h = ed.subset_sums(p0)
     for rec, x in zip(res["sequences"], np.argwhere(p0.table > 0)):
         forms = flawed_law_means(h[(slice(0, 4),) + tuple(x)], rec["nll"])
-        for name in ("no_empty", "mean", "no_empty_mean"):
+        for name in ("no_empty", "token_mean", "no_empty_token_mean"):
             assert abs(rec["laws"][name]["limit"] - forms[name]) <= 1e-12 * rec["nll"]
         assert rec["draws_for_0.01"] == draws_for(rec["variance"])
     assert res["totals"]["monte_carlo_within_3_stderr"] > 0.95
-    flawed = audit_denoiser(p0, ed.OracleDenoiser(p0), law="no_empty_mean", samples=10)
+    flawed = audit_denoiser(p0, ed.OracleDenoiser(p0), law="no_empty_token_mean", samples=10)
     assert not flawed["verdict"]["unbiased"] and "mask law is biased" in flawed["verdict"]["text"]
     assert flawed["totals"]["max_abs_model_gap"] < 1e-12
 
@@ -156,7 +156,7 @@ def test_score_model_audit(tmp_path, capsys):
     res = audit_score_model(p0, ed.OracleScore(p0, proc), proc, samples=32)
     assert res["verdict"]["unbiased"] and res["totals"]["max_abs_bias"] < 1e-8
     assert set(res["sequences"][0]["laws"]) == {"power", "uniform_lambda"} and res["calibration"] is None
-    from exactdiff.information.score_models import load_score_model
+    from exactdiff.score import load_score_model
 
     bad = audit_score_model(p0, load_score_model("corrupted", p0, proc, epsilon=0.2), proc, samples=8)
     assert not bad["verdict"]["unbiased"] and "the score model moves the limit" in bad["verdict"]["text"]

@@ -62,8 +62,8 @@ SENSITIVE = [
     (CS, "mdse_integral", lambda: CS.check_theorem_3_2_infinite(P0, UNIFORM)),
     (CS, "mdse_integral", lambda: CS.check_entropy_integral(P0, UNIFORM)),
     (CS, "conditional_entropy", lambda: CS.check_information_entropies(P0, UNIFORM, 0.5)),
-    (CE, "expected_dse", lambda: CE.check_concrete_score(P0, RANDOM, 0.5)),
-    (CM, "dse_loss", lambda: CM.check_lemma_3_3()),
+    (CE, "reference_expected_dse", lambda: CE.check_concrete_score(P0, RANDOM, 0.5)),
+    (CM, "reference_dse_loss", lambda: CM.check_lemma_3_3()),
     (CM, "dce_integral", lambda: CM.check_theorem_3_4(P2)),
     (CM, "mdce", lambda: CM.check_corollary_3_6(P0)),
     (CM, "mdce_integral", lambda: CM.check_corollary_3_7(P0)),
@@ -79,7 +79,7 @@ SENSITIVE = [
     (CG, "nll_integral_report", lambda: CG.check_gaussian_nll([-1.0, 0.5, 2.0], [0.2, 0.5, 0.3])),
     (CLaw, "mask_losses", lambda: CLaw.check_mask_laws(P0, np.argwhere(P0.table > 0)[:3])),
     (CSM, "dse_limit", lambda: CSM.check_score_model_limit(P0, at=np.argwhere(P0.table > 0)[:2])),
-    (CSM, "dse_loss", lambda: CSM.check_sedd_adapter(n_pairs=8)),
+    (CSM, "reference_dse_loss", lambda: CSM.check_sedd_adapter(n_pairs=8)),
 ]
 
 
@@ -197,24 +197,36 @@ def test_monte_carlo_rows_catch_wrong_estimators(mutation, monkeypatch):
     x0, y0 = np.argwhere(P0.table > 0)[:2]
     assert _all_pass(CEst.check_estimator_monte_carlo(P0, x0, y0, n=20000))
     from exactdiff.masked import estimators as E
+    from exactdiff.masked.laws import uniform_masks
 
-    draws = dict(E.ESTIMATOR_METHODS)
-    if mutation == "k_dce weight":  # 1/a instead of n/a
-        def draw(count, n, rng, eps, stratify):
-            masks, w = E._draw_k_dce(count, n, rng, eps, stratify)
-            return masks, w / n
-        draws["k_dce"] = (draw, E.ESTIMATOR_METHODS["k_dce"][1])
-    elif mutation == "size range":  # a ~ U{1..n−1}: the fully masked sequence never drawn
-        def draw(count, n, rng, eps, stratify):
-            a = rng.integers(1, n, size=count)
-            return E._uniform_masks(a, n, rng), n / a
-        draws["k_dce"] = (draw, E.ESTIMATOR_METHODS["k_dce"][1])
-    elif mutation == "no 1/lambda":
-        def draw(count, n, rng, eps, stratify):
-            masks, w = E._draw_time_integral(count, n, rng, eps, stratify)
-            return masks, np.full(count, 1 - eps)
-        draws["time_integral"] = (draw, E.ESTIMATOR_METHODS["time_integral"][1])
-    monkeypatch.setattr(E, "ESTIMATOR_METHODS", draws)
+    def k_dce_weight(law, count, rng):  # 1/a instead of n/a
+        masks, w = law.sample(count, rng)
+        return masks, w / law.n
+
+    def size_range(law, count, rng):  # a ~ U{1..n−1}: the fully masked sequence never drawn
+        a = rng.integers(1, law.n, size=count)
+        return uniform_masks(a, law.n, rng), law.n / a
+
+    def no_inverse_lambda(law, count, rng):
+        masks, w = law.sample(count, rng)
+        return masks, np.full(count, law.hi - law.lo)
+
+    target, draw = {"k_dce weight": ("k_dce", k_dce_weight), "size range": ("k_dce", size_range),
+                    "no 1/lambda": ("time_integral", no_inverse_lambda), "uncoupled": (None, None)}[mutation]
+    real = E.resolve_law
+
+    class Mutated:  # the law as resolved, with its draws replaced
+        def __init__(self, law):
+            self.law = law
+
+        def __getattr__(self, name):
+            return getattr(self.law, name)
+
+        def sample(self, count, rng):
+            return draw(self.law, count, rng)
+
+    monkeypatch.setattr(E, "resolve_law", lambda law, n, **kw: Mutated(real(law, n, **kw))
+                        if real(law, n, **kw).name == target else real(law, n, **kw))
     if mutation == "uncoupled":
         monkeypatch.setattr(CEst, "estimate_log_ratio", _uncoupled(CEst.estimate_log_ratio))
     assert not _all_pass(CEst.check_estimator_monte_carlo(P0, x0, y0, n=20000))
@@ -261,15 +273,16 @@ def test_score_model_rows_catch_wrong_formulas(monkeypatch):
     """The finite-T limit row catches a DSE likelihood without its prior term; the Monte
     Carlo rows catch a per-draw loss that is not the DSE (here shifted by 0.1 per unit
     rate: the draws no longer average to the exact mean)."""
-    from exactdiff.information import dse_likelihood as DL
+    from exactdiff.score import estimators as SE
+    from exactdiff.score import moments as SM
 
     x0 = np.argwhere(P0.table > 0)[0]
     assert _all_pass(CSM.check_score_model_limit(P0, at=x0[None]) + CSM.check_dse_estimator_monte_carlo(P0, x0))
     with monkeypatch.context() as m:
-        m.setattr(DL, "dse_prior_term", lambda process, sbar, X0: np.zeros(np.atleast_2d(X0).shape[0]))
+        m.setattr(SM, "dse_prior_term", lambda process, sbar, X0: np.zeros(np.atleast_2d(X0).shape[0]))
         failed = [r.name for r in CSM.check_score_model_limit(P0, at=x0[None]) if not r.passed]
         assert failed == ["DSE limit at finite T = NLL - KL(.||p_T) + KL(.||pi_T)"]
-    per_draw = DL.dse_loss_per_rate
-    monkeypatch.setattr(DL, "dse_loss_per_rate", lambda *args: per_draw(*args) + 0.1)
+    per_draw = SE.dse_loss_per_rate
+    monkeypatch.setattr(SE, "dse_loss_per_rate", lambda *args: per_draw(*args) + 0.1)
     failed = [r.name for r in CSM.check_dse_estimator_monte_carlo(P0, x0) if not r.passed]
     assert "MC mean = exact mean, DSE power law" in failed

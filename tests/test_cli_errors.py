@@ -62,8 +62,8 @@ def files(tmp_path, monkeypatch):
     (["verify", "--quick", "--json", "folder"],
      "exactdiff verify: error: --json 'folder' is a folder; give a file name."),
     (["nll", "--all", "--samples", "3"],
-     "exactdiff nll: error: --samples only applies with --estimator."),
-    (["nll", "--all", "--estimator", "time_free", "--epsilon", "0.2"],
+     "exactdiff nll: error: --samples only applies with --law."),
+    (["nll", "--all", "--law", "time_free", "--epsilon", "0.2"],
      "exactdiff nll: error: --epsilon only applies with --denoiser corrupted."),
     (["nll"], "exactdiff nll: error: give sequences, or --all for every sequence of a table toy."),
 ])
@@ -84,11 +84,11 @@ def test_huge_markov_chain_is_refused_before_allocating(files, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["nll", "--all", "--estimator", "time_free", "--fit-samples", "-3"],
+    (["nll", "--all", "--law", "time_free", "--fit-samples", "-3"],
      "exactdiff nll: error: argument --fit-samples: must be an integer >= 1 (got -3)"),
-    (["nll", "--all", "--estimator", "time_free", "--samples", "many"],
+    (["nll", "--all", "--law", "time_free", "--samples", "many"],
      "exactdiff nll: error: argument --samples: must be an integer >= 2 (got 'many')"),
-    (["nll", "--all", "--estimator", "time_free", "--denoiser", "corrupted", "--epsilon", "1.5"],
+    (["nll", "--all", "--law", "time_free", "--denoiser", "corrupted", "--epsilon", "1.5"],
      "exactdiff nll: error: argument --epsilon: must lie in [0, 1] (got 1.5)"),
     (["verify", "--budget", "-1"], "exactdiff verify: error: argument --budget: must be a finite number >= 0 (got -1)"),
     (["nll", "--all", "--condition", "0"], "exactdiff nll: error: argument --condition: must be an integer >= 1 (got 0)"),

@@ -77,10 +77,10 @@ def test_verify_symbolic_json(tmp_path):
 
 
 def test_nll_with_estimator(capsys):
-    assert main(["nll", "--estimator", "time_free", "--samples", "3000", "--seed", "1",
+    assert main(["nll", "--law", "time_free", "--samples", "3000", "--seed", "1",
                  "--denoiser", "oracle", "--all"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert out[0].startswith("# time_free estimator, 3000 draws per row (a stream of its own")
+    assert out[0].startswith("# time_free law, 3000 draws per row (a stream of its own")
     assert out[1].startswith("# model limit")
     for line in out[3:7]:
         seq, exact, via, est, se, limit, var = line.split()
@@ -96,7 +96,7 @@ def test_nll_rows_draw_from_independent_streams(capsys):
     import json
 
     for seed in (3, 4):
-        assert main(["nll", "--all", "--estimator", "time_free", "--samples", "256", "--seed", str(seed),
+        assert main(["nll", "--all", "--law", "time_free", "--samples", "256", "--seed", str(seed),
                      "--json", "-"]) == 0
         rows = json.loads(capsys.readouterr().out)["rows"]
         z = np.array([(r["estimate"] - r["nll"]) / r["stderr"] for r in rows])

@@ -56,7 +56,7 @@ def _rows(capsys):
 
 def test_user_denoiser_by_import_path(user_module, capsys):
     """The user's oracle wrapper converges to the truth: the exact limit equals the NLL."""
-    assert nll("--estimator", "k_dce", "--samples", "256", "--denoiser", f"{user_module}:denoiser",
+    assert nll("--law", "k_dce", "--samples", "256", "--denoiser", f"{user_module}:denoiser",
                "--json", "-", SEQUENCE) == 0
     (row,) = _rows(capsys)
     assert row["limit"] == pytest.approx(row["nll"], rel=1e-12)
@@ -67,7 +67,7 @@ def test_user_denoiser_by_import_path(user_module, capsys):
 def test_user_score_model_by_import_path(user_module, capsys, spec, flags):
     """An oracle score model (scores or log-scores) reaches −log p0(x0) up to the prior
     term at σ̄(1) ≈ 20 (of order e^{-20}·L)."""
-    assert nll("--score-model", f"{user_module}:{spec}", *flags, "--estimator", "power",
+    assert nll("--score-model", f"{user_module}:{spec}", *flags, "--law", "power",
                "--samples", "64", "--json", "-", SEQUENCE) == 0
     (row,) = _rows(capsys)
     assert row["limit"] == pytest.approx(row["nll"], rel=1e-8)
@@ -79,16 +79,16 @@ def test_builtin_score_models(user_module, capsys):
     of λ(1) = 0.999); the corrupted model is biased and its limit says so."""
     truth = TOY.nll((0, 1, 2))
     for process, tol in (("uniform", 1e-8), ("absorbing", 2e-3)):
-        assert nll("--score-model", "oracle", "--process", process, "--estimator", "power",
+        assert nll("--score-model", "oracle", "--process", process, "--law", "power",
                    "--samples", "32", "--json", "-", SEQUENCE) == 0
         assert _rows(capsys)[0]["limit"] == pytest.approx(truth, abs=tol)
-    assert nll("--score-model", "corrupted", "--epsilon", "0.3", "--estimator", "power",
+    assert nll("--score-model", "corrupted", "--epsilon", "0.3", "--law", "power",
                "--samples", "32", "--json", "-", SEQUENCE) == 0
     assert abs(_rows(capsys)[0]["limit"] - truth) > 1e-2
 
 
 def test_infinite_variance_is_flagged(user_module, capsys):
-    assert nll("--score-model", "corrupted", "--estimator", "uniform_t", "--samples", "32", SEQUENCE) == 0
+    assert nll("--score-model", "corrupted", "--law", "uniform_t", "--samples", "32", SEQUENCE) == 0
     out = capsys.readouterr().out
     assert "inf" in out and "# Var[draw] = inf: this estimator's variance diverges" in out
 
@@ -101,25 +101,25 @@ def run_error(argv, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--estimator", "k_dce", "--denoiser", "no_such_module_xyz:c"],
+    (["--law", "k_dce", "--denoiser", "no_such_module_xyz:c"],
      "exactdiff nll: error: --denoiser 'no_such_module_xyz:c': the module 'no_such_module_xyz' could not be "
      "imported (ModuleNotFoundError: No module named 'no_such_module_xyz'); is it on PYTHONPATH?"),
-    (["--estimator", "k_dce", "--denoiser", "user_models:missing"],
+    (["--law", "k_dce", "--denoiser", "user_models:missing"],
      "exactdiff nll: error: --denoiser 'user_models:missing': the module 'user_models' ("),
-    (["--estimator", "k_dce", "--denoiser", "user_models:not_callable"],
+    (["--law", "k_dce", "--denoiser", "user_models:not_callable"],
      "exactdiff nll: error: --denoiser 'user_models:not_callable': 'not_callable' is a int, not a callable."),
-    (["--estimator", "k_dce", "--denoiser", "oracel"],
+    (["--law", "k_dce", "--denoiser", "oracel"],
      "exactdiff nll: error: --denoiser must be one of oracle, empirical, corrupted or an import path "
      "'module:callable' (got 'oracel')."),
-    (["--estimator", "power"],
-     "exactdiff nll: error: --estimator power is a DSE estimator: it needs --score-model"),
-    (["--score-model", "oracle", "--estimator", "time_free"],
-     "exactdiff nll: error: --score-model needs --estimator among the DSE estimators"),
-    (["--score-model", "oracle", "--estimator", "power", "--denoiser", "oracle"],
+    (["--law", "power"],
+     "exactdiff nll: error: --law power is a law of σ̄ (DSE estimator): it needs --score-model"),
+    (["--score-model", "oracle", "--law", "time_free"],
+     "exactdiff nll: error: --score-model needs --law among the laws of σ̄"),
+    (["--score-model", "oracle", "--law", "power", "--denoiser", "oracle"],
      "exactdiff nll: error: --score-model replaces --denoiser: give one of them."),
     (["--process", "absorbing"], "exactdiff nll: error: --process only applies with --score-model."),
-    (["--score-model", "nonsense", "--estimator", "power"], "exactdiff nll: error: "),
-    (["--score-model", "oracle", "--estimator", "power", "--condition", "4"],
+    (["--score-model", "nonsense", "--law", "power"], "exactdiff nll: error: "),
+    (["--score-model", "oracle", "--law", "power", "--condition", "4"],
      "exactdiff nll: error: --condition does not apply with --score-model"),
 ])
 def test_model_option_errors(user_module, capsys, argv, message):
@@ -129,7 +129,7 @@ def test_model_option_errors(user_module, capsys, argv, message):
 def test_score_model_needs_a_table_toy(tmp_path, capsys):
     path = tmp_path / "chain.json"
     path.write_text(json.dumps({"A": {"A": 0.5, "C": 0.5}, "C": {"A": 0.5, "C": 0.5}}))
-    err = run_error(["nll", "--toy", str(path), "--score-model", "oracle", "--estimator", "power", "ACCA"], capsys)
+    err = run_error(["nll", "--toy", str(path), "--score-model", "oracle", "--law", "power", "ACCA"], capsys)
     assert err == "exactdiff nll: error: --score-model needs a table toy (a {sequence: probability} JSON or a .npy table)."
 
 
@@ -137,6 +137,6 @@ def test_user_denoiser_output_is_validated(user_module, tmp_path, capsys):
     """A user's denoiser whose rows do not sum to 1 is a one-line error, not a NaN."""
     (tmp_path / "bad_models.py").write_text("import numpy as np\n"
                                             "def c(x):\n    return np.full(x.shape + (3,), 0.5)\n")
-    err = run_error(["nll", "--toy", "toy.npy", "--estimator", "k_dce", "--samples", "8", "--denoiser",
+    err = run_error(["nll", "--toy", "toy.npy", "--law", "k_dce", "--samples", "8", "--denoiser",
                      "bad_models:c", SEQUENCE], capsys)
     assert err.startswith("exactdiff nll: error: denoiser rows at masked positions must sum to 1")

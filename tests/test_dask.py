@@ -109,7 +109,7 @@ def test_masked_closed_forms_on_dask(chunks):
     p0 = ed.Distribution.dirichlet(3, 4, seed=3, zero_fraction=0.3)
     table = da.from_array(p0.table, chunks=chunks)
     floor = 4 * np.log(3)
-    for f in (ed.masked.visible_marginal_table, ed.subset_sums, lambda p: ed.mdce_integral(p, Lambda=0.5)):
+    for f in (ed.masked.visible_table, ed.subset_sums, lambda p: ed.mdce_integral(p, Lambda=0.5)):
         out = f(table)
         assert is_dask(out)
         close(out, f(p0), floor)

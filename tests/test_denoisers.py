@@ -39,7 +39,7 @@ def test_chain_oracle_equals_table_oracle(N, k, L, zeros):
     table = ed.OracleDenoiser(law)
     fb = ed.OracleDenoiser(chain)
     assert isinstance(fb, ed.OracleDenoiser) and fb.table is None
-    visible_mass = ed.masked.visible_marginal_table(law)
+    visible_mass = ed.masked.visible_table(law)
     rng = np.random.default_rng(L)
     x = rng.integers(0, N + 1, size=(400, L))
     shared = x.copy()

@@ -7,7 +7,7 @@ Three kinds (STYLE.md):
   whose support points are at Hamming distance 3 (finite ``uniform_t`` variance) or 2
   (infinite); the prior term in closed form;
 - reference values with their source: −log p0 from the table (Theorem 3.2), ∫ mdse dt
-  of the factorized engine, ``ed.dse_loss`` summed pair by pair, the masked estimators'
+  of the factorized engine, the definition of ℓ_DSE summed pair by pair (checks.reference), the masked estimators'
   exact moments (``ed.estimator_moments``: every mask enumerated, exact rationals);
 - invariants and routes that must agree: oracle limit = NLL for seven processes,
   scores and log-scores, Monte Carlo within a z-bound of the exact moments.
@@ -24,26 +24,22 @@ import pytest
 
 import exactdiff as ed
 from exactdiff.checks import score_models as score_model_checks
-from exactdiff.information import (
+from exactdiff.checks.reference import reference_dse_loss
+from exactdiff.score import (
     CorruptedScore,
     DenoiserScore,
     OracleScore,
     as_log_score_model,
     dse_estimator_moments,
     dse_limit,
-    dse_loss_per_rate,
     dse_moments_table,
     dse_prior_term,
     estimate_dse_nll,
     optimal_proposal,
     variance_divergence,
 )
-from exactdiff.information.dse_likelihood import (
-    _Enumerator,
-    _sample_states,
-    reachable_states,
-)
-from exactdiff.information.score_models import token_kernels
+from exactdiff.score.loss import dse_loss_per_rate
+from exactdiff.score.states import Enumerator, reachable_states, sample_states
 
 Z_BOUND = 4.5
 TOL_LIMIT = 1e-8
@@ -113,7 +109,7 @@ def test_limit_integral_is_the_mdse_integral(dense):
     proc = ed.uniform(3, ed.Geometric(1e-3, 20.0))
     X0 = support_rows(dense)
     _, info = dse_limit(OracleScore(dense, proc), proc, X0, T=0.8)
-    ref, _ = ed.mdse_integral(dense, proc, 0.8)
+    ref, _ = ed.mdse_integral(dense, proc, 0.8, pointwise=True)
     np.testing.assert_allclose(info["integral"], ref[tuple(X0.T)], rtol=0, atol=1e-10)
 
 
@@ -176,7 +172,7 @@ def test_tail_check_refuses_non_decaying_scores():
 
 
 def test_batching_counts_calls(dense):
-    """Every state scored once per node, in calls of at most ``batch_size`` states."""
+    """Every state scored once per node, in calls of at most ``states_per_call`` states."""
     proc = ed.uniform(3)
     calls = []
 
@@ -184,7 +180,7 @@ def test_batching_counts_calls(dense):
         calls.append(x.shape[0])
         return OracleScore(dense, proc)(x, s)
 
-    enum = _Enumerator(counting, proc, np.array([[1, 0, 2]]), batch_size=4096)
+    enum = Enumerator(counting, proc, np.array([[1, 0, 2]]), states_per_call=4096)
     enum.moments(0.5)
     assert calls == [27] and enum.calls == 1 and enum.rows == 27
     assert reachable_states(ed.absorbing(3), np.array([[1, 0, 2]])).shape == (8, 3)
@@ -193,15 +189,15 @@ def test_batching_counts_calls(dense):
 # ----------------------------------------------------------------------------- per-draw loss, prior
 @pytest.mark.parametrize("name", ["uniform", "absorbing", "random"])
 def test_dse_loss_per_rate_is_dse_loss(name):
-    """Reference: ed.dse_loss (the definition, one pair at a time), times σ(t)."""
+    """Reference: the definition, one pair at a time (checks.reference), times σ(t)."""
     proc = {"uniform": ed.uniform(3), "absorbing": ed.absorbing(3),
             "random": ed.ForwardProcess(ed.process.random_generator(3, seed=1))}[name]
     rng = np.random.default_rng(0)
     x0, t = np.array([0, 2, 1]), 0.37
     scores = rng.uniform(0.2, 3, size=(proc.n,) * 3 + (3, proc.n))
-    x = _sample_states(proc, x0, np.full(30, proc.total(t)), rng)
+    x = sample_states(proc, x0, np.full(30, proc.total(t)), rng)
     mine = proc.rate(t) * dse_loss_per_rate(scores[tuple(x.T)], proc, np.full(30, proc.total(t)), x0, x)
-    ref = [ed.dse_loss(scores, proc, t, tuple(x0), tuple(row)) for row in x]
+    ref = [reference_dse_loss(scores, proc, t, tuple(x0), tuple(row)) for row in x]
     np.testing.assert_allclose(mine, ref, rtol=1e-13)
     with pytest.raises(ValueError, match=r"`x`=\[1, 0\] cannot be reached from `x0`=\[0, 0\] \(row 0\)"):
         dse_loss_per_rate(np.ones((1, 2, 3)), ed.absorbing(2), np.array([0.5]), np.array([0, 0]), np.array([[1, 0]]))
@@ -224,8 +220,8 @@ def test_states_are_drawn_from_the_kernel():
     proc = ed.uniform(3)
     rng = np.random.default_rng(3)
     x0 = np.array([2, 0])
-    x = _sample_states(proc, x0, np.full(20000, 0.7), rng)
-    k = token_kernels(proc, np.float64(0.7))
+    x = sample_states(proc, x0, np.full(20000, 0.7), rng)
+    k = proc.kernels(np.float64(0.7))
     for i, a in enumerate(x0):
         freq = np.bincount(x[:, i], minlength=3) / len(x)
         se = np.sqrt(k[:, a] * (1 - k[:, a]) / len(x))
@@ -308,7 +304,7 @@ def test_small_noise_coefficient_formula(sparse):
                     P1 = sum(T[tuple(np.where(np.arange(L) == jj, ww, x))]
                              for jj in range(L) for ww in range(N) if ww != x[jj])
                     kappa += math.log(P1 / T[tuple(x0)]) ** 2
-        got = eps * _Enumerator(OracleScore(sparse, proc), proc, x0[None]).moments(eps, 2)[1, 0]
+        got = eps * Enumerator(OracleScore(sparse, proc), proc, x0[None]).moments(eps, 2)[1, 0]
         assert abs(got - kappa / N) < 1e-6 * max(1.0, kappa)
 
 
@@ -318,7 +314,7 @@ def test_math_md_numbers_n2_l1():
     the closed form is ½(log(1/t) + log(2·0.3/0.7) − 1)² + o(1)."""
     p0 = np.array([0.7, 0.3])
     proc = ed.uniform(2)
-    e = _Enumerator(OracleScore(p0, proc), proc, np.array([[0]]))
+    e = Enumerator(OracleScore(p0, proc), proc, np.array([[0]]))
     got = [t * e.moments(t, 2)[1, 0] for t in (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)]
     np.testing.assert_allclose(np.round(got, 1), [6.0, 16.6, 32.5, 53.7, 80.2], atol=0)
 
@@ -327,8 +323,8 @@ def test_optimal_proposal(dense):
     proc = ed.uniform(3)
     x0 = np.array([1, 0, 2])
     opt = optimal_proposal(OracleScore(dense, proc), proc, x0, T=8.0)
-    for method in ("uniform_t", "uniform_lambda", "power"):
-        m = dse_estimator_moments(OracleScore(dense, proc), proc, x0, method, T=8.0, t_min=1e-6)
+    for law in ("uniform_t", "uniform_lambda", "power"):
+        m = dse_estimator_moments(OracleScore(dense, proc), proc, x0, law, T=8.0, t_min=1e-6)
         assert opt["variance"] <= m.variance
     # q* is a density over σ̄ on [0, σ̄(T)] (trapezoid on the node grid) and over t
     assert abs(np.trapezoid(opt["q_sbar"], opt["sbar"]) - 1) < 1e-2
@@ -343,16 +339,16 @@ MC_CASES = [
 ]
 
 
-@pytest.mark.parametrize("kind,method,t_min", MC_CASES)
-def test_mc_within_z_bound(kind, method, t_min, dense):
+@pytest.mark.parametrize("kind,law,t_min", MC_CASES)
+def test_mc_within_z_bound(kind, law, t_min, dense):
     """20,000 seeded draws: the mean within 4.5 s.e. of the exact mean, the sample
     variance within 4.5 s.e. (from the exact fourth moment) of the exact variance, and the
     reported cut-off bias the exact one."""
     proc = ed.uniform(3, ed.Geometric(1e-4, 20)) if kind == "uniform" else ed.absorbing(3, ed.LogLinear())
     model = OracleScore(dense, proc)
     x0 = np.array([1, 0, 2])
-    m = dse_estimator_moments(model, proc, x0, method, T=1.0, t_min=t_min)
-    est = estimate_dse_nll(model, proc, x0, method, 20000, np.random.default_rng(7), T=1.0, t_min=t_min)
+    m = dse_estimator_moments(model, proc, x0, law, T=1.0, t_min=t_min)
+    est = estimate_dse_nll(model, proc, x0, law, 20000, np.random.default_rng(7), T=1.0, t_min=t_min)
     assert abs(est.estimate - m.mean) < Z_BOUND * m.stderr(est.n)
     assert abs(est.cutoff_bias - m.cutoff_bias) < 1e-9 and (t_min == 0) == (m.cutoff_bias == 0)
     assert np.all(np.isfinite(m.raw))
@@ -368,19 +364,57 @@ def test_cutoff_bias_is_the_missing_head(dense):
     assert abs(cut.mean - full.mean - cut.cutoff_bias) < 1e-9 and cut.cutoff_bias < 0
 
 
-def test_moments_table_shares_one_pass(dense):
-    """Several methods and windows in one pass: the same numbers as one call each."""
-    proc = ed.uniform(3, ed.Geometric(1e-4, 20))
-    model = OracleScore(dense, proc)
-    X0 = support_rows(dense, 2)
-    methods = ["power", ("cut", "uniform_t", {"t_min": 1e-3}), ("ls", "log_sigma", {"t_min": 1e-3, "T": 0.5})]
-    tab = dse_moments_table(model, proc, X0, methods, T=1.0)
-    for label, method, opts in [("power", "power", {}), ("cut", "uniform_t", {"t_min": 1e-3}),
-                                ("ls", "log_sigma", {"t_min": 1e-3, "T": 0.5})]:
+def _brute_moment(p0, proc, x0, law, T, t_min, r):
+    """E[(D − prior)^r] of a σ̄ law from scratch: E[h^r | σ̄] by listing every state with the
+    definition of ℓ_DSE (checks.reference, the concrete score of the factorized engine),
+    and scipy's quad over σ̄ of E[h^r | σ̄]/q^{r−1} — no enumerator, no GK15."""
+    from scipy.integrate import quad
+
+    from exactdiff.score.laws import sigma_law, window
+
+    L, n = p0.L, proc.n
+    w = window(proc, T, t_min)
+    prop = sigma_law(law, proc)
+    states = list(np.ndindex(*(n,) * L))
+
+    def cond(sbar):
+        t = proc.schedule.time_of_total(sbar)
+        scores = ed.concrete_score(p0, proc, t)
+        k = proc.kernels(np.float64(sbar))
+        total = 0.0
+        for x in states:
+            px = math.prod(k[x[i], x0[i]] for i in range(L))
+            if px > 0:
+                h = reference_dse_loss(scores, proc, t, tuple(x0), x) / proc.rate(t)
+                total += px * h**r
+        return total / float(prop.inv_density(w, sbar)) ** (1 - r)
+
+    lo, hi = math.log(w.s_lo), math.log(w.s_hi)
+    value, _ = quad(lambda u: cond(math.exp(u)) * math.exp(u), lo, hi, epsabs=0, epsrel=1e-11, limit=200)
+    return value
+
+
+def test_moments_table_against_brute_force():
+    """Several laws and windows in one pass against an independent route on a tiny toy
+    (N = 2, L = 2): every state listed with the definition of ℓ_DSE, scipy's quad over σ̄."""
+    p0 = ed.Distribution.dirichlet(2, 2, seed=4)
+    proc = ed.uniform(2, ed.Geometric(1e-4, 20))
+    model = OracleScore(p0, proc)
+    X0 = support_rows(p0, 1)
+    laws = [("cut", "uniform_t", {"t_min": 1e-2}), ("ls", "log_sigma", {"t_min": 1e-2, "T": 0.5}),
+            ("pw", "power", {"t_min": 1e-2})]
+    tab = dse_moments_table(model, proc, X0, laws, T=1.0, optimal=False)
+    for label, law, opts in laws:
+        T, t_min = opts.get("T", 1.0), opts["t_min"]
         for x0, m in zip(X0, tab["moments"][label]):
-            one = dse_estimator_moments(model, proc, x0, method, **{"T": 1.0, **opts})
-            assert abs(m.mean - one.mean) < 1e-9 and abs(m.variance - one.variance) < 1e-7 * one.variance
-            assert abs(m.cutoff_bias - one.cutoff_bias) < 1e-11
+            prior = dse_prior_term(proc, proc.total(T), x0)
+            mean = _brute_moment(p0, proc, x0, law, T, t_min, 1)
+            second = _brute_moment(p0, proc, x0, law, T, t_min, 2)
+            fourth = _brute_moment(p0, proc, x0, law, T, t_min, 4)
+            assert abs(m.mean - (mean + prior)) < 1e-9 * max(1.0, abs(mean))
+            assert abs(m.variance - (second - mean**2)) < 1e-8 * second
+            y4 = m.raw[3] - 4 * prior * m.raw[2] + 6 * prior**2 * m.raw[1] - 4 * prior**3 * m.raw[0] + prior**4
+            assert abs(y4 - fourth) < 1e-6 * fourth  # E[Y^4] rides on the others' nodes
     assert tab["cost"]["converged"] and tab["cost"]["model_calls"] == tab["cost"]["nodes"]
 
 
@@ -431,16 +465,16 @@ def test_bad_input():
         estimate_dse_nll(model, proc, np.array([[0, 1]]), "power", 10, rng, T=5.0)
     with pytest.raises(ValueError, match=r"`n` must be an integer >= 2 \(got 1\)"):
         estimate_dse_nll(model, proc, x0, "power", 1, rng, T=5.0)
-    with pytest.raises(ValueError, match=r"`method` must be one of \['log_sigma', 'power', 'uniform_lambda', "
+    with pytest.raises(ValueError, match=r"`law` must be one of \['log_sigma', 'power', 'uniform_lambda', "
                                          r"'uniform_t'\] \(got 'nope'\)"):
         estimate_dse_nll(model, proc, x0, "nope", 10, rng, T=5.0)
     with pytest.raises(ValueError, match=r"`rng` must be a numpy.random.Generator or an integer seed"):
         estimate_dse_nll(model, proc, x0, "power", 10, "seed", T=5.0)
-    with pytest.raises(ValueError, match=r"method 'log_sigma' needs `t_min` > 0 and a finite σ̄\(T\)"):
+    with pytest.raises(ValueError, match=r"law 'log_sigma' needs `t_min` > 0 and a finite σ̄\(T\)"):
         dse_estimator_moments(model, proc, x0, "log_sigma", T=5.0)
-    with pytest.raises(ValueError, match=r"method 'uniform_t' needs a finite `T`"):
+    with pytest.raises(ValueError, match=r"law 'uniform_t' needs a finite `T`"):
         dse_estimator_moments(model, proc, x0, "uniform_t")
-    with pytest.raises(ValueError, match=r"`alpha` and `rho` apply to method='power' only"):
+    with pytest.raises(ValueError, match=r"`alpha` and `rho` apply to law='power' only"):
         dse_estimator_moments(model, proc, x0, "uniform_t", T=5.0, alpha=0.5)
     with pytest.raises(ValueError, match=r"`rho` must lie in \[0, 1\) \(got 1.0\)"):
         estimate_dse_nll(model, proc, x0, "power", 10, rng, T=5.0, rho=1.0)
@@ -448,10 +482,10 @@ def test_bad_input():
         dse_limit(model, ed.uniform(3, ed.LogLinear()), x0, T=2.0)
     with pytest.raises(ValueError, match=r"`t_min` must lie in \[0, T\) = \[0, 5.0\) \(got 5.0\)"):
         estimate_dse_nll(model, proc, x0, "power", 10, rng, T=5.0, t_min=5.0)
-    with pytest.raises(ValueError, match=r"`batch_size` must be >= 4096 states per model call \(got 100\)"):
-        dse_limit(model, proc, x0, T=5.0, batch_size=100)
-    zeros = lambda x, s: np.zeros(x.shape + (3,))  # noqa: E731
-    with pytest.raises(ValueError, match=r"got score 0.0 at row 0, position 0, token 1"):
-        estimate_dse_nll(zeros, proc, x0, "power", 10, rng, T=5.0)
+    with pytest.raises(ValueError, match=r"`states_per_call` must be >= 4096 states per model call \(got 100\)"):
+        dse_limit(model, proc, x0, T=5.0, states_per_call=100)
+    negative = lambda x, s: np.full(x.shape + (3,), -1.0)  # noqa: E731
+    with pytest.raises(ValueError, match=r"got score -1.0 at row 0, position 0, token 1"):
+        estimate_dse_nll(negative, proc, x0, "power", 10, rng, T=5.0)
     with pytest.raises(ValueError, match="must be a token-wise ForwardProcess"):
         OracleScore(p0, ed.process.FullSpaceProcess(ed.process.random_full_space_generator(3, 2), 3, 2))

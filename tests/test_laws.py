@@ -18,7 +18,7 @@ from scipy.special import beta
 
 import exactdiff as ed
 from exactdiff.checks.laws import check_mask_laws
-from exactdiff.masked.estimators import moment_weights, moments_from_losses
+from exactdiff.masked.estimators import moments_from_losses, resolve_law
 from exactdiff.masked.laws import LAW_NAMES, MaskLaw, flawed_law_means, goodness_of_fit
 
 H = ed.harmonic_number
@@ -49,7 +49,7 @@ def test_named_laws_by_hand():
     assert np.allclose(MaskLaw.k_dce(3).size_probs, [1 / 3, 1 / 3, 1 / 3, 0], rtol=1e-15, atol=0)
     assert np.allclose(MaskLaw.no_empty(3).size_probs, [0, 1 / 3, 2 / 3, 0], rtol=1e-15, atol=0)
     assert (MaskLaw.time_free(3).scale, MaskLaw.k_dce(3).scale) == (H(3), 3.0)
-    assert MaskLaw.mean(3).aggregate == MaskLaw.no_empty_mean(3).aggregate == "mean"
+    assert MaskLaw.token_mean(3).aggregate == MaskLaw.no_empty_token_mean(3).aggregate == "mean"
     for name in LAW_NAMES:
         law = MaskLaw.named(name, 5)
         assert law.name == name and abs(law.size_probs.sum() - 1) < 1e-15 and law.size_probs[5] == 0
@@ -80,9 +80,9 @@ def test_builtin_methods_are_laws_with_the_old_weights():
     a = np.arange(1, n + 1)
     comb = np.array([math.comb(n, int(v)) for v in a], dtype=float)
     for r in (1, 2, 3):
-        assert np.allclose(moment_weights("time_free", n, r), H(n) ** (r - 1) * beta(a, n - a + 1), rtol=1e-14, atol=0)
-        assert np.allclose(moment_weights("k_dce", n, r), (n / a) ** r / (n * comb), rtol=1e-14, atol=0)
-        assert np.array_equal(moment_weights(MaskLaw.time_free(n), n, r), moment_weights("time_free", n, r))
+        assert np.allclose(resolve_law("time_free", n).masked_weights(r), H(n) ** (r - 1) * beta(a, n - a + 1), rtol=1e-14, atol=0)
+        assert np.allclose(resolve_law("k_dce", n).masked_weights(r), (n / a) ** r / (n * comb), rtol=1e-14, atol=0)
+        assert np.array_equal(MaskLaw.time_free(n).masked_weights(r), resolve_law("time_free", n).masked_weights(r))
 
 
 def test_builtin_streams_unchanged():
@@ -110,7 +110,7 @@ def test_estimators_accept_laws():
     for name in LAW_NAMES:
         for method in (name, MaskLaw.named(name, 5)):
             m = ed.estimator_moments(c, x0, method)
-            assert m.method == name
+            assert m.law == name
             assert abs(m.mean - forms[name]) <= 1e-12 * nll
         est = ed.estimate_nll(c, x0, MaskLaw.named(name, 5), 20_000, np.random.default_rng(5))
         assert abs(est.estimate - forms[name]) < 5 * math.sqrt(m.variance / 20_000)
@@ -134,7 +134,7 @@ def test_dna_toy_flawed_law_biases(shared_data):
     res = ed.audit.audit_denoiser(p0, ed.OracleDenoiser(p0), samples=2)
     laws = res["laws"]
     assert -1.34 < laws["no_empty"]["min_bias"] < -1.33 and -1.06 < laws["no_empty"]["max_bias"] < -1.05
-    assert 0.111 < laws["no_empty_mean"]["min_ratio"] < 0.112 and 0.197 < laws["no_empty_mean"]["max_ratio"] < 0.199
+    assert 0.111 < laws["no_empty_token_mean"]["min_ratio"] < 0.112 and 0.197 < laws["no_empty_token_mean"]["max_ratio"] < 0.199
     assert laws["time_free"]["max_abs_bias"] < 1e-13 and laws["k_dce"]["max_abs_bias"] < 1e-13
 
 
@@ -150,7 +150,7 @@ def test_check_mask_laws_passes_and_catches_a_wrong_law(monkeypatch):
 
     monkeypatch.setattr(MaskLaw, "no_empty", staticmethod(wrong))
     failed = [r.name for r in check_mask_laws(p0, x0s) if not r.passed]
-    assert failed == ["E[no_empty draw], enumerated = closed form", "E[no_empty_mean draw], enumerated = closed form",
+    assert failed == ["E[no_empty draw], enumerated = closed form", "E[no_empty_token_mean draw], enumerated = closed form",
                       "no_empty bias = (NLL − H_L h_0)/(L H_{L−1})"]
 
 
@@ -180,7 +180,7 @@ def test_goodness_of_fit_catches_the_published_sampler():
 def test_bad_input():
     with pytest.raises(ValueError, match="`name` must be one of"):
         MaskLaw.named("time_free_typo", 4)
-    with pytest.raises(ValueError, match=r"`method` must be one of .* or a MaskLaw \(got 'no_emty'\)"):
+    with pytest.raises(ValueError, match=r"`law` must be one of .* or a TimeIntegralLaw \(got 'no_emty'\)"):
         ed.estimate_nll(ed.OracleDenoiser(ed.Distribution.dirichlet(2, 3)), np.array([0, 1, 0]), "no_emty", 10, 0)
     with pytest.raises(ValueError, match=r"`size_probs` must sum to 1 \(got 1.1\)"):
         MaskLaw([0.5, 0.6])

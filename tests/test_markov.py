@@ -116,7 +116,7 @@ def test_tiny_transitions_do_not_underflow():
     x = [0, 1] * 200
     lp = (-chain.nll(x))
     assert lp == pytest.approx(math.log(0.5) + 399 * math.log(1e-200), rel=1e-14)
-    assert chain.log_marginal(x, range(400)) == pytest.approx(lp, rel=EXACT_RTOL)
+    assert chain.log_subsequence(x, range(400)) == pytest.approx(lp, rel=EXACT_RTOL)
     i = 201
     expected = P[x[i - 1], :] * P[:, x[i + 1]]
     expected = expected / expected.sum()
@@ -156,7 +156,7 @@ def test_conditionals_match_enumeration(order):
         for U in (masks[3], masks[4], ()):
             U = np.flatnonzero(U) if len(U) else []
             idx = tuple(x[j] if j in set(U) else slice(None) for j in range(L))
-            assert chain.log_marginal(x, U) == pytest.approx(np.log(table[idx].sum()), rel=EXACT_RTOL, abs=1e-15)
+            assert chain.log_subsequence(x, U) == pytest.approx(np.log(table[idx].sum()), rel=EXACT_RTOL, abs=1e-15)
 
 
 def test_conditional_stationary_initial_and_short_sequences():
@@ -259,7 +259,7 @@ def test_conditional_nll_matches_forward_passes(order, target, context):
     got = ed.conditional_nll(chain, x, target, context)
     assert abs(got - exact) <= EXACT_RTOL * abs(exact) + 1e-14
     if not context:
-        assert exact == pytest.approx(-chain.log_marginal(x, target), rel=1e-14)
+        assert exact == pytest.approx(-chain.log_subsequence(x, target), rel=1e-14)
 
 
 def test_conditional_nll_against_enumeration():
@@ -335,7 +335,7 @@ def test_bad_input_raises():
         lambda: ed.conditional_nll(chain, x, [], [0]),  # empty target
         lambda: chain.log_conditionals(x, np.zeros((2, 9), dtype=bool)),  # wrong mask shape
         lambda: chain.log_conditionals(x, mask.astype(float) + 0.5),  # non-boolean mask
-        lambda: chain.log_marginal("", []),  # empty sequence
+        lambda: chain.log_subsequence("", []),  # empty sequence
     ]
     for case in cases:
         with pytest.raises(ValueError):

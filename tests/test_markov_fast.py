@@ -5,7 +5,7 @@ Reference routes, each independent of the code under test:
 - enumeration: ``chain.to_table(L)`` summed over the hidden axes (L ≤ 9);
 - ``mask_losses(OracleDenoiser(chain))``: one forward–backward row per mask (the row
   engine) against the meet-in-the-middle table of ``subset_losses``;
-- ``log_marginal`` per visible set against every entry of the table;
+- ``log_subsequence`` per visible set against every entry of the table;
 - the dense :class:`FullStep` against the sparse-plus-rank-one one.
 Tolerances: 1e-12 relative (1e-13 absolute) for exact quantities: only float64
 rounding remains.
@@ -64,7 +64,7 @@ def test_rows_match_enumeration(N, k, L):
     x = rng.integers(0, N, size=(B, L))
     vis = rng.random((B, L)) < 0.5
     vis[0], vis[1] = False, True
-    lz = chain.log_marginals(x, vis)
+    lz = chain.log_subsequences(x, vis)
     noisy = np.where(vis, x, N)
     laws = chain.posteriors(noisy)
     for b in range(B):
@@ -85,8 +85,8 @@ def test_single_row_and_batched_marginals_agree():
     chain = random_chain(3, 3, rng, zeros=0.2)
     x = chain.sample(30, 14, rng)
     vis = rng.random((30, 14)) < 0.7
-    batched = chain.log_marginals(x, vis)
-    single = np.array([chain.log_marginal(x[b], np.flatnonzero(vis[b])) for b in range(30)])
+    batched = chain.log_subsequences(x, vis)
+    single = np.array([chain.log_subsequence(x[b], np.flatnonzero(vis[b])) for b in range(30)])
     assert close(single, batched)
 
 
@@ -94,7 +94,7 @@ def test_zero_transitions_give_minus_inf_and_raise_on_contexts():
     P = np.array([[1.0, 0.0], [0.5, 0.5]])
     chain = MarkovChain(P, initial=[0.5, 0.5])
     x = np.array([[0, 1, 0]])
-    assert chain.log_marginals(x, np.ones((1, 3), bool))[0] == -np.inf
+    assert chain.log_subsequences(x, np.ones((1, 3), bool))[0] == -np.inf
     assert chain.log_conditionals((0, 1, 0), np.array([[True, False, False]]))[0, 1] == -np.inf
     with pytest.raises(ValueError, match=r"the context \(0, 1, _\) of mask row 0 \(_ = masked\) has probability 0"):
         chain.log_conditionals((0, 1, 0), np.array([[True, True, False]]))
@@ -111,7 +111,7 @@ def test_subset_table_every_split(N, k, L, T, C):
     chain = random_chain(N, k, rng)
     x = rng.integers(0, N, size=L)
     n = len(T)
-    ref = np.array([chain.log_marginal(x, sorted(C + [T[q] for q in range(n) if J >> q & 1])) if (C or J) else 0.0
+    ref = np.array([chain.log_subsequence(x, sorted(C + [T[q] for q in range(n) if J >> q & 1])) if (C or J) else 0.0
                     for J in range(2**n)])
     roles = np.full(max(L, k), fb.HIDDEN)
     roles[C], roles[T] = fb.VISIBLE, fb.FREE
@@ -181,9 +181,9 @@ def test_sparse_full_step_matches_dense():
 
 
 def test_subset_sizes_and_pattern_order():
-    assert fb.subset_sizes(3).tolist() == [0, 1, 1, 2, 1, 2, 2, 3]
+    assert ed.sequences.masks.subset_sizes(3).tolist() == [0, 1, 1, 2, 1, 2, 2, 3]
     # mask pattern 0b011 (positions 1 and 2 masked, position 0 visible) ↔ J = 0b001
-    order = fb.pattern_order(3)
+    order = ed.sequences.masks.subset_of_pattern(3)
     masks = ed.masked.mask_patterns(3)
     J = (~masks).astype(int) @ (1 << np.arange(3))
     assert np.array_equal(order, J)

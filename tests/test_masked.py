@@ -168,13 +168,13 @@ def test_theorem_4_1_catches_wrong_conditionals(monkeypatch):
     computed from the marginals directly, still passes."""
     from exactdiff.masked import optimal as mdce_module
 
-    real = mdce_module.subset_log_marginals
+    real = mdce_module.subset_log_tables
     rng = np.random.default_rng(0)
 
     def noisy(table):
         return {U: m + 0.01 * rng.standard_normal(m.shape) for U, m in real(table).items()}
 
-    monkeypatch.setattr(mdce_module, "subset_log_marginals", noisy)
+    monkeypatch.setattr(mdce_module, "subset_log_tables", noisy)
     results = CL.check_theorem_4_1(P0)
     assert results[0].passed  # the time-free sum does not use subset_sums
     assert not results[1].passed  # the conditionals check sees it

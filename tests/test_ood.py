@@ -92,8 +92,8 @@ def test_small_run_routes_agree(text8):
     for key, value in res["checks"].items():
         assert value < 1e-11, key
     assert set(res["mc_auroc"]) == {"1", "4", "16", "64"} and res["order"] == 2 and res["pairs"] == 12
-    assert 0 <= res["exact_auroc"] <= 1 and set(res["laws"]) == {"time_free", "k_dce", "no_empty", "mean",
-                                                                 "no_empty_mean"}
+    assert 0 <= res["exact_auroc"] <= 1 and set(res["laws"]) == {"time_free", "k_dce", "no_empty", "token_mean",
+                                                                 "no_empty_token_mean"}
     assert res["laws"]["time_free"]["limit_auroc"] == res["exact_auroc"]
     json.dumps(res)  # JSON-ready
     again = ood_detection(train, train, ood, order=2, pairs=12, seed=0, seeds=3, max_draws=64, alpha=0.1)

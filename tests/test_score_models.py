@@ -2,7 +2,7 @@
 
 Three kinds (STYLE.md): hand-checkable cases (SEDD's loss at N = 2, L = 1; closed-form
 kernels), reference values with their source (the factorized engine's concrete score,
-``ed.dse_loss`` summed pair by pair, the Lemma 3.3 score of ``checks.masked``), and
+the definition of ℓ_DSE summed pair by pair, the Lemma 3.3 score of ``checks.masked``), and
 independent routes (the oracle's table and support routes, scores and log-scores).
 Tolerances: 1e-13 relative between two exact float routes of a ratio, 1e-12 for sums of
 a few terms.
@@ -19,22 +19,18 @@ import exactdiff as ed
 from exactdiff.adapters import SEDDGeometric, sedd_score_entropy, sedd_score_model
 from exactdiff.checks.masked import denoiser_score, random_denoiser_table
 from exactdiff.checks.score_models import check_sedd_adapter
-from exactdiff.information import (
+from exactdiff.core.callables import import_callable
+from exactdiff.score import (
     CorruptedScore,
     DenoiserScore,
     OracleScore,
     as_log_score_model,
-    dse_loss_per_rate,
     evaluate_score_model,
-    import_callable,
     load_score_model,
-)
-from exactdiff.information.dse_likelihood import _sample_states
-from exactdiff.information.score_models import (
     reference_scores,
-    score_entry_weights,
-    token_kernels,
 )
+from exactdiff.score.loss import dse_loss_per_rate
+from exactdiff.score.states import sample_states
 from exactdiff.masked import CorruptedDenoiser, OracleDenoiser, TableDenoiser
 
 PROCESSES = {
@@ -55,11 +51,11 @@ def sparse():
 
 # ----------------------------------------------------------------------------- kernels
 @pytest.mark.parametrize("name", list(PROCESSES))
-def test_token_kernels_match_the_process(name):
+def test_batched_kernels_match_the_process(name):
     """Closed forms (uniform, absorbing) and expm (general) against ForwardProcess.kernel."""
     proc = PROCESSES[name](3)
     sbar = np.array([1e-6, 0.3, 2.0, 30.0])
-    k = token_kernels(proc, sbar)
+    k = proc.kernels(sbar)
     for j, s in enumerate(sbar):
         ref = proc.kernel(proc.schedule.time_of_total(s))
         np.testing.assert_allclose(k[j], ref, rtol=0, atol=1e-14)
@@ -79,7 +75,7 @@ def test_oracle_score_is_the_concrete_score(name, sparse):
     for t in (0.37, 1.3):
         ref = ed.concrete_score(sparse, proc, t).reshape(-1, sparse.L, proc.n)
         pt = ed.marginal(sparse, proc, t).ravel()
-        used = (score_entry_weights(proc)[x] > 0) & (pt > 0)[:, None, None]
+        used = (proc.off_diagonal[x] > 0) & (pt > 0)[:, None, None]
         got_table = model(x, np.full(len(x), proc.total(t)))
         np.testing.assert_allclose(got_table[used], ref[used], rtol=1e-13, atol=0)
         rows = used & (times == t)[:, None, None]
@@ -87,11 +83,14 @@ def test_oracle_score_is_the_concrete_score(name, sparse):
 
 
 def test_oracle_score_zero_where_the_neighbour_is_impossible(sparse):
-    """Absorbing process, sparse table: p_t(y) = 0 gives an exact 0 score (allowed)."""
+    """Absorbing process, sparse table: p_t(y) = 0 gives an exact 0 score (valid: a ratio
+    of probabilities; a wrapper of the oracle needs no attribute for it)."""
     proc = ed.absorbing(sparse.N)
     model = OracleScore(sparse, proc)
-    assert model.allows_zero and not OracleScore(sparse, ed.uniform(sparse.N)).allows_zero
     x = all_states(proc.n, sparse.L)
+    wrapped = lambda x, s: model(x, s)  # noqa: E731
+    np.testing.assert_array_equal(evaluate_score_model(wrapped, proc, np.full(len(x), 0.5), x),
+                                  evaluate_score_model(model, proc, np.full(len(x), 0.5), x))
     s = evaluate_score_model(model, proc, np.full(len(x), 0.5), x)
     assert np.any(s == 0) and np.all(s >= 0)
 
@@ -100,7 +99,8 @@ def test_oracle_score_single_token_losses(sparse):
     """ℓ_j = −log p0(x0^j | x0^{−j}) against Distribution.conditional."""
     model = OracleScore(sparse, ed.absorbing(sparse.N))
     x0 = np.argwhere(sparse.table > 0)[0]
-    for j, lj in enumerate(model.single_token_losses(x0)):
+    assert model.single_token_losses(x0, ed.uniform(sparse.N)) is None
+    for j, lj in enumerate(model.single_token_losses(x0, ed.absorbing(sparse.N))):
         visible = [i for i in range(sparse.L) if i != j]
         ref = -math.log(sparse.conditional(tuple(x0), j, visible)[x0[j]])
         assert abs(lj - ref) < 1e-13
@@ -115,14 +115,16 @@ def _model_returning(value, n=3):
     return model
 
 
-@pytest.mark.parametrize("value", [0.0, -1.0, np.nan, np.inf])
+@pytest.mark.parametrize("value", [-1.0, np.nan, np.inf])
 def test_validation_names_the_first_bad_entry(value):
     proc = ed.uniform(3)
     x = np.zeros((4, 2), dtype=int)
     with pytest.raises(ValueError) as err:
         evaluate_score_model(_model_returning(value), proc, np.full(4, 0.5), x)
-    assert str(err.value) == (f"the score model must return finite scores > 0 at every used entry; got score "
-                              f"{float(value)!r} at row 3, position 1, token 1 (sigma_bar=0.5, x=[0, 0]).")
+    hint = (" The output has negative entries: if the model returns log-scores, set `model.log_scores = True` "
+            "(--log-scores on the command line).") if value < 0 else ""
+    assert str(err.value) == (f"the score model must return finite scores >= 0 at every used entry; got score "
+                              f"{float(value)!r} at row 3, position 1, token 1 (sigma_bar=0.5, x=[0, 0])." + hint)
 
 
 def test_validation_other_errors():
@@ -133,7 +135,7 @@ def test_validation_other_errors():
         evaluate_score_model(lambda x, s: np.ones((4, 2, 2)), proc, np.full(4, 0.5), x)
     logm = lambda x, s: np.full(x.shape + (3,), np.nan)  # noqa: E731
     logm.log_scores = True
-    with pytest.raises(ValueError, match="finite log-scores at every used entry; got log-score nan at row 0"):
+    with pytest.raises(ValueError, match=r"finite log-scores \(or -inf\) at every used entry; got log-score nan at row 0"):
         evaluate_score_model(logm, proc, np.full(4, 0.5), x)
     with pytest.raises(ValueError, match=r"`sigma_bar` must be finite and > 0 \(got sigma_bar\[1\] = 0.0\)"):
         evaluate_score_model(ok, proc, np.array([0.5, 0.0, 1.0, 1.0]), x)
@@ -150,7 +152,7 @@ def test_validation_other_errors():
 
 def test_validation_ignores_unused_entries():
     """v = x^i (uniform), and unmasked positions and the mask column (absorbing), are not
-    used: zeros and NaN there are accepted and replaced by 1."""
+    used: NaN there is accepted and replaced by 1."""
     proc = ed.uniform(3)
     x = np.array([[0, 2], [1, 1]])
     diag_bad = lambda x, s: np.where(np.arange(3) == x[..., None], np.nan, 2.0)  # noqa: E731
@@ -160,7 +162,7 @@ def test_validation_ignores_unused_entries():
     x = np.array([[0, 2], [2, 1]])  # mask id 2
 
     def masked_only(x, s):
-        out = np.zeros(x.shape + (3,))
+        out = np.full(x.shape + (3,), np.nan)
         out[x == 2, :2] = 0.5
         return out
 
@@ -168,13 +170,14 @@ def test_validation_ignores_unused_entries():
     assert np.all(s[x == 2, :2] == 0.5) and np.all(s[x != 2] == 1.0)
 
 
-def test_zero_scores_need_allows_zero():
+def test_zero_scores_are_valid_and_cost_infinity_where_r_is_positive():
+    """A score of 0 is accepted; ℓ = +∞ where the forward ratio of that move is positive."""
     proc = ed.uniform(3)
     x = np.zeros((4, 2), dtype=int)
-    with pytest.raises(ValueError, match="> 0 at every used entry"):
-        evaluate_score_model(_model_returning(0.0), proc, np.full(4, 0.5), x)
-    s = evaluate_score_model(_model_returning(0.0), proc, np.full(4, 0.5), x, allow_zero=True)
+    s = evaluate_score_model(_model_returning(0.0), proc, np.full(4, 0.5), x)
     assert s[-1, 1, 1] == 0.0
+    h = dse_loss_per_rate(s, proc, np.full(4, 0.5), np.array([0, 0]), x)
+    assert np.isinf(h[-1]) and np.all(np.isfinite(h[:-1]))
 
 
 def test_log_scores_route_equals_scores(sparse):
@@ -223,7 +226,7 @@ def test_denoiser_score_is_lemma_3_3():
     x = all_states(N + 1, L)
     got = model(x, np.full(len(x), -math.log1p(-lam)))
     ref = denoiser_score(table, lam).reshape(-1, L, N + 1)
-    used = score_entry_weights(proc)[x] > 0
+    used = proc.off_diagonal[x] > 0
     np.testing.assert_allclose(got[used], ref[used], rtol=1e-14)
     with pytest.raises(ValueError, match="must be the absorbing process"):
         DenoiserScore(TableDenoiser(table), ed.uniform(N))
@@ -238,7 +241,7 @@ def test_denoiser_score_dse_is_dce():
     rng = np.random.default_rng(0)
     x0 = np.array([2, 0, 1])
     sbar = rng.uniform(0.05, 3.0, size=50)
-    x = _sample_states(proc, x0, sbar, rng)
+    x = sample_states(proc, x0, sbar, rng)
     h = dse_loss_per_rate(DenoiserScore(den, proc)(x, sbar), proc, sbar, x0, x)
     lam = -np.expm1(-sbar)
     dce = ed.dce_loss(den, np.broadcast_to(x0, x.shape), x)
@@ -294,7 +297,7 @@ def test_sedd_adapter_equals_dse(graph):
     proc = ed.uniform(N) if graph == "uniform" else ed.absorbing(N)
     x0 = rng.integers(0, N, size=L)
     sbar = rng.exponential(size=B) * rng.choice([1e-4, 1.0, 8.0], size=B)
-    x = _sample_states(proc, x0, sbar, rng)
+    x = sample_states(proc, x0, sbar, rng)
     ls = rng.normal(size=(B, L, proc.n))
     X0 = np.broadcast_to(x0, (B, L))
     per = sedd_score_entropy(ls, sbar, x, X0, graph)
@@ -305,7 +308,7 @@ def test_sedd_adapter_equals_dse(graph):
     sched = ed.Geometric(1e-4, 20.0)
     proc_s = ed.uniform(N, sched) if graph == "uniform" else ed.absorbing(N, sched)
     sb = np.full(B, sched.total(0.3))
-    xs = _sample_states(proc_s, x0, sb, rng)
+    xs = sample_states(proc_s, x0, sb, rng)
     lhs = sched.rate(0.3) * dse_loss_per_rate(np.exp(ls), proc_s, sb, x0, xs)
     rhs = sched.rate(0.3) * sedd_score_entropy(ls, sb[:, None], xs, X0, graph).sum(axis=1)
     np.testing.assert_allclose(lhs, rhs, rtol=1e-12)

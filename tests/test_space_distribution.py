@@ -80,7 +80,7 @@ def test_paper_table_entropy(shared_data):
 
 def test_marginal_and_conditional():
     p0 = ed.Distribution.dirichlet(3, 3, seed=4)
-    m = p0.marginal([2, 0])
+    m = p0.subsequence_table([2, 0])
     assert np.allclose(m, p0.table.sum(axis=1).T, rtol=0, atol=1e-15)
     x = (1, 2, 0)
     cond = p0.conditional(x, 1, [0, 2])
@@ -127,7 +127,7 @@ def test_markov_stationary_initial():
     # stationary start: every position has the same marginal
     d = chain.to_distribution(4)
     for i in range(4):
-        assert np.allclose(d.marginal([i]), pi, atol=1e-14)
+        assert np.allclose(d.subsequence_table([i]), pi, atol=1e-14)
 
 
 def test_markov_validation():

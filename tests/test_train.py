@@ -71,7 +71,7 @@ def test_uniform_network_has_closed_form_limit_and_variance(tmp_path):
     time-free draw D = H_L · a log N with P(a) = 1/(a H_L) has E[D²] = H_L log²N · L(L+1)/2."""
     params, config = _network(4, 8, 16, 2, seed=0, zero_output=True)
     c = load_denoiser(save_network(tmp_path / "u.npz", params, config))
-    r = exact_limits(c, TOY)
+    r = exact_limits(TOY, c)
     L, H = 8, ed.harmonic_number(8)
     assert np.max(np.abs(r.limit - L * np.log(4))) < 1e-12
     var = H * np.log(4) ** 2 * L * (L + 1) / 2 - (L * np.log(4)) ** 2
@@ -136,7 +136,7 @@ def test_alphabet_renumbers_tokens_and_keeps_the_limits():
                                      alphabet="ACGT")
 
     def by_string(c, toy):
-        r = exact_limits(c, toy)
+        r = exact_limits(toy, c)
         return {toy.space.decode(x): v for x, v in zip(r.sequences, r.limit)}
 
     own = by_string(NetworkDenoiser(params, config), atgc)
@@ -155,7 +155,7 @@ def test_batched_audit_matches_estimator_moments(method):
     """Two routes: all masks of all sequences batched, and one estimator_moments call per
     sequence (each enumerating its 2^L masks)."""
     c = ed.CorruptedDenoiser(ed.OracleDenoiser(TOY), epsilon=0.2, temperature=1.5)
-    r = exact_limits(c, TOY, method=method, rows_per_call=1000)
+    r = exact_limits(TOY, c, law=method, rows_per_call=1000)
     for k in (0, 41, 127):
         m = ed.estimator_moments(c, r.sequences[k], method)
         assert abs(m.mean - r.limit[k]) < 1e-12
@@ -167,7 +167,7 @@ def test_batched_audit_matches_estimator_moments(method):
 
 
 def test_oracle_audit_has_zero_bias():
-    t = exact_limits(ed.OracleDenoiser(TOY), TOY).totals()
+    t = exact_limits(TOY, ed.OracleDenoiser(TOY)).totals()
     assert t["max_abs_bias"] < 1e-12 and abs(t["expected_dce"] - TOY.entropy()) < 1e-12
 
 
@@ -176,22 +176,22 @@ def test_empirical_bias_matches_the_empirical_denoiser():
     X, _ = support(TOY)
     index = {tuple(x): k for k, x in enumerate(X)}
     counts = np.bincount([index[tuple(s)] for s in samples], minlength=len(X))
-    exact = exact_limits(ed.EmpiricalDenoiser(samples, N=4), TOY).bias
+    exact = exact_limits(TOY, ed.EmpiricalDenoiser(samples, N=4)).bias
     assert np.max(np.abs(empirical_bias(counts, TOY) - exact)) < 1e-10
 
 
 def test_exact_limits_refuses_what_it_cannot_enumerate():
     with pytest.raises(ValueError, match=r"K·2\^L = 128·2\^8 = 32,768 masked inputs, more than `max_rows`=1,000"):
-        exact_limits(ed.OracleDenoiser(TOY), TOY, max_rows=1000)
-    with pytest.raises(ValueError, match="`method` must be one of"):
-        exact_limits(ed.OracleDenoiser(TOY), TOY, method="nope")
+        exact_limits(TOY, ed.OracleDenoiser(TOY), max_rows=1000)
+    with pytest.raises(ValueError, match="`law` must be one of"):
+        exact_limits(TOY, ed.OracleDenoiser(TOY), law="nope")
 
 
 # -- the training laws -------------------------------------------------------------------------
 def test_size_laws():
     assert np.allclose(size_law("auto", 8), np.array(RECIPE_SIZE_LAW) / sum(RECIPE_SIZE_LAW))
     assert np.array_equal(size_law("auto", 5), np.full(5, 0.2))  # k-DCE away from L = 8
-    assert size_law("lambda", 8) is None
+    assert size_law("time_integral", 8) is None
     with pytest.raises(ValueError, match="`law` must be one of"):
         size_law("uniform", 8)
     with pytest.raises(ValueError, match=r"`law` as an array must hold L=3 finite numbers > 0"):
@@ -199,7 +199,7 @@ def test_size_laws():
 
 
 @needs_extra
-@pytest.mark.parametrize("law", ["time_free", "k_dce", "lambda", "custom"])
+@pytest.mark.parametrize("law", ["time_free", "k_dce", "time_integral", "custom"])
 def test_training_mask_laws_are_unbiased(law):
     """E[w · 1{m = m'}] = 1/(a C(L, a)) for every mask m' with a masked tokens (so that
     E[w ℓ] is the time-integrated DCE), from 200,000 JAX draws, within 6 s.e. — except
@@ -215,11 +215,11 @@ def test_training_mask_laws_are_unbiased(law):
     code = masked @ (1 << np.arange(L))
     for m in range(1, 2**L):
         a = bin(m).count("1")
-        if law == "lambda" and a == 1:
+        if law == "time_integral" and a == 1:
             continue
         v = w * (code == m)
         assert abs(v.mean() - 1 / (a * math.comb(L, a))) < 6 * v.std() / np.sqrt(n), (law, m)
-    if law != "lambda":
+    if law != "time_integral":
         assert masked.sum(axis=1).min() >= 1
 
 
@@ -266,7 +266,7 @@ def test_saved_network_reproduces_the_trained_one(short_run):
     assert np.max(np.abs(jax_log_probs(result.params, result.config, x, x64=True) - ref)) < 1e-13
     assert np.max(np.abs(jax_log_probs(result.params, result.config, x) - ref)) < 1e-5  # float32 rounding
     ed.evaluate_denoiser(c, x, 4)
-    final = exact_limits(c, TOY)
+    final = exact_limits(TOY, c)
     np.testing.assert_array_equal(final.limit, result.final.limit)
 
 
@@ -277,7 +277,7 @@ def test_loaded_network_needs_no_jax(short_run):
             "import numpy as np, exactdiff as ed\n"
             "from exactdiff.train import load_denoiser, exact_limits\n"
             f"c = load_denoiser({paths['params.npz']!r})\n"
-            "r = exact_limits(c, ed.Distribution.paper_toy(seed=0))\n"
+            "r = exact_limits(ed.Distribution.paper_toy(seed=0), c)\n"
             "print(r.totals()['gap'], 'jax' in sys.modules and sys.modules['jax'] is not None)")
     res = _run(code)
     assert res.returncode == 0, res.stderr
@@ -400,5 +400,5 @@ def test_cli_train_writes_the_network_and_its_curve(tmp_path, capsys):
     assert lines[1].split()[0] == "step" and [line.split()[0] for line in lines[2:5]] == ["0", "20", "40"]
     assert (out / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     history = json.loads((out / "history.json").read_text())["history"]
-    limits = exact_limits(load_denoiser(out / "params.npz"), toy)
+    limits = exact_limits(toy, load_denoiser(out / "params.npz"))
     assert abs(limits.totals()["expected_dce"] - history[-1]["expected_dce"]) < 1e-12

@@ -41,7 +41,7 @@ SEDD_GRAPHS = {"uniform": uniform, "absorbing": absorbing}
 
 def _K(a):
     """K(a) = a(log a − 1), K(0) = 0: written here again on purpose, so that the adapter
-    stays a route independent of :func:`exactdiff.dse_loss`."""
+    stays a route independent of :mod:`exactdiff.score.loss`."""
     return xlogy(a, a) - a
 
 
@@ -108,10 +108,10 @@ def sedd_score_entropy(log_score, sigma_bar, x, x0, graph) -> np.ndarray:
     --------
     >>> import exactdiff as ed, numpy as np
     >>> proc = ed.uniform(3); t = 0.4
-    >>> s = np.random.default_rng(0).uniform(0.5, 2.0, size=(3, 3, 2, 3))    # neighbour form, L = 2
+    >>> s = np.random.default_rng(0).uniform(0.5, 2.0, size=(1, 2, 3))    # scores at x, L = 2
     >>> x0, x = (0, 2), (1, 2)
-    >>> loss = sedd_score_entropy(np.log(s[x])[None], [proc.total(t)], [x], [x0], "uniform")
-    >>> bool(abs(proc.rate(t) * loss.sum() - ed.dse_loss(s, proc, t, x0, x)) < 1e-14)
+    >>> loss = sedd_score_entropy(np.log(s), [proc.total(t)], [x], [x0], "uniform")
+    >>> bool(abs(proc.rate(t) * loss.sum() - ed.dse_loss(lambda x, sb: s, proc, t, x0, x)) < 1e-14)
     True
     """
     if graph not in _ENTROPIES:

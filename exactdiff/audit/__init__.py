@@ -18,7 +18,8 @@ a progress bar is drawn).
 """
 
 from .influence import MixtureDenoiser, influence_experiment, plot_influence
-from .limits import BIAS_TOL, STDERR_GOAL, ExactTruth, audit_denoiser, draws_for
+from ..core.results import STDERR_GOAL, draws_for
+from .limits import BIAS_TOL, ExactTruth, audit_denoiser
 from .ood import auroc, ood_detection, plot_ood
 from .report import write_report
 from .scores import audit_score_model

@@ -44,7 +44,7 @@ import numpy as np
 from scipy import optimize
 from scipy.special import logsumexp
 
-from ..core.validation import SUM_ATOL, as_token_array, check_count, check_rng, show_masked
+from ..core.validation import SUM_ATOL, as_token_array, validate_count, validate_rng, show_masked
 from ..markov import MarkovChain
 from ..masked import OracleDenoiser, estimator_moments, exact_conditional_nll
 from ..sequences import Distribution
@@ -56,8 +56,8 @@ __all__ = ["MixtureDenoiser", "dirichlet_chain", "projected_chain", "log_probs",
 
 def dirichlet_chain(N: int, order: int, concentration: float, rng) -> MarkovChain:
     """A chain with Dirichlet(concentration) rows, started from its stationary law."""
-    rng = check_rng(rng)
-    N, order = check_count(N, "N", 2), check_count(order, "order")
+    rng = validate_rng(rng)
+    N, order = validate_count(N, "N", 2), validate_count(order, "order")
     T = rng.dirichlet(np.full(N, float(concentration)), size=N**order).reshape((N,) * (order + 1))
     return MarkovChain(T)
 
@@ -107,7 +107,7 @@ class MixtureDenoiser:
         for chain, w in zip(self.chains, self.weights):
             if w == 0:
                 continue
-            lz = chain.log_marginals(letters, vis)
+            lz = chain.log_subsequences(letters, vis)
             post = np.zeros(x.shape + (self.N,))
             live = np.isfinite(lz)
             if live.any():
@@ -130,7 +130,7 @@ def projected_chain(chains, weights, order: int) -> MarkovChain:
     sequences of the mixture: P(v | c) = Σ_i w_i π_i(c, v) / Σ_i w_i π_i(c), π_i the
     stationary (K+1)- and K-gram laws of chain i; its initial law Σ_i w_i π_i(c).
     Contexts no chain reaches get the uniform row."""
-    K = check_count(order, "order")
+    K = validate_count(order, "order")
     num = den = 0.0
     for chain, w in zip(chains, weights):
         if chain.order > K:
@@ -235,7 +235,7 @@ def influence_experiment(seed: int = 0, *, N: int = 4, data_order: int = 2, teac
     True
     """
     t0 = time.perf_counter()
-    N, prompt, response = check_count(N, "N", 2), check_count(prompt, "prompt"), check_count(response, "response")
+    N, prompt, response = validate_count(N, "N", 2), validate_count(prompt, "prompt"), validate_count(response, "response")
     if prompt < max(data_order, teacher_order):
         raise ValueError(f"`prompt`={prompt} must be at least the larger order {max(data_order, teacher_order)}.")
     if N ** (prompt + response) > 2**22:

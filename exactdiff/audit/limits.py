@@ -21,7 +21,7 @@ sequence x of the audit gets
 
 The exact denoiser's losses come from marginals, not from a denoiser: for a table,
 ℓ*(m) = Σ_{i ∈ m} [log P̃(x̃_m) − log P̃(x̃_{m∖{i}})] with P̃ the probability of the
-visible letters (:func:`~exactdiff.masked.visible_marginal_table`); for a chain, from
+visible letters (:func:`~exactdiff.masked.visible_table`); for a chain, from
 :meth:`MarkovChain.subset_losses <exactdiff.MarkovChain.subset_losses>`. The truth comes
 from the table or from forward passes; so ``bias`` is two independent routes apart for
 the oracle, and the audit of the oracle shows bias 0 within rounding.
@@ -33,30 +33,20 @@ import math
 
 import numpy as np
 
-from ..core.validation import as_token_array, check_count, check_target_context
+from ..core.validation import as_token_array, validate_count, validate_target_context
 from ..markov import MarkovChain
-from ..markov.forward_backward import pattern_order, subset_losses
-from ..masked import exact_conditional_nll, mask_losses, visible_marginal_table
-from ..masked.estimators import check_method, estimate_nll, moments_from_losses
-from ..masked.laws import LAW_NAMES, MaskLaw, pattern_sizes
+from ..markov.forward_backward import subset_losses
+from ..masked import exact_conditional_nll, mask_losses, visible_table
+from ..core.results import STDERR_GOAL, draws_for
+from ..masked.estimators import estimate_nll, moments_from_losses, validate_law
+from ..masked.laws import LAW_NAMES
+from ..sequences.masks import pattern_sizes, subset_of_pattern, visible_sets
 from ..sequences import Distribution
 
-__all__ = ["audit_denoiser", "ExactTruth", "draws_for", "STDERR_GOAL", "BIAS_TOL"]
+__all__ = ["audit_denoiser", "ExactTruth", "BIAS_TOL"]
 
-#: The standard error ``draws_for_0.01`` asks for (nats).
-STDERR_GOAL = 0.01
 #: An estimator whose |limit − NLL| stays below this for every sequence is unbiased.
 BIAS_TOL = 1e-10
-
-
-def draws_for(variance: float, stderr: float = STDERR_GOAL) -> float:
-    """⌈Var / stderr²⌉: the draws for a standard error of ``stderr`` (``inf`` for an
-    infinite variance, 1 for a variance of 0)."""
-    if not math.isfinite(variance):
-        return math.inf
-    # A relative allowance of 1e-12 keeps a ratio that rounding lifted just above an
-    # integer (13 · 1e-4 / 0.01² = 13.000000000000002) at that integer.
-    return float(max(1, math.ceil(variance / stderr**2 * (1 - 1e-12))))
 
 
 class ExactTruth:
@@ -83,7 +73,7 @@ class ExactTruth:
         else:
             self.p0 = p0 if isinstance(p0, Distribution) else Distribution(p0)
             self.chain = None
-            self.visible = visible_marginal_table(self.p0)  # P̃ over (N+1)^L, mask id N
+            self.visible = visible_table(self.p0)  # P̃ over (N+1)^L, mask id N
         self.N = self.p0.N
         self.alphabet = self.p0.alphabet
 
@@ -98,19 +88,17 @@ class ExactTruth:
         order over the ascending target positions; the number masked)."""
         x = np.asarray(x, dtype=np.int64)
         L = x.size
-        T, C = check_target_context(L, range(L) if target is None else target, context)
+        T, C = validate_target_context(L, range(L) if target is None else target, context)
         T = sorted(T)
         if self.chain is not None:
             return self.chain.subset_losses(x, T, C)
         n = len(T)
-        J = np.arange(2**n)
         rows = np.full((2**n, L), self.N, dtype=np.int64)
         rows[:, list(C)] = x[list(C)]
-        vis = ((J[:, None] >> np.arange(n)) & 1).astype(bool)  # bit q of J: target q visible
-        rows[:, T] = np.where(vis, x[T], self.N)
+        rows[:, T] = np.where(visible_sets(n), x[T], self.N)  # row J: the visible set of subset index J
         with np.errstate(divide="ignore"):
             log_z = np.log(self.visible[tuple(rows.T)])
-        return subset_losses(log_z)[pattern_order(n)], pattern_sizes(n)
+        return subset_losses(log_z)[subset_of_pattern(n)], pattern_sizes(n)
 
     def show(self, x) -> str:
         """A sequence as text (letters of the alphabet, else the tokens)."""
@@ -143,9 +131,10 @@ def audit_denoiser(p0, denoiser, sequences=None, *, law="time_free", target=None
         (B, L) ints (mask id N) → (B, L, N) probabilities (:mod:`exactdiff.masked.denoisers`).
     sequences : int array, shape (M, L), optional
         Default: every sequence of p0's support (a table; a chain needs sequences).
-    law : str or MaskLaw
-        The audited estimator: ``"time_free"``, ``"k_dce"``, ``"time_integral"``, a named
-        law of :data:`~exactdiff.masked.laws.LAW_NAMES` or a MaskLaw over |T| positions.
+    law : str, MaskLaw or TimeIntegralLaw
+        The audited estimator: a name of :data:`~exactdiff.masked.estimators.LAWS`
+        (``"time_free"``, ``"k_dce"``, ``"time_integral"``, the flawed mask laws) or a law
+        object over |T| positions.
     target, context : positions, optional
         Audit −log p0(x^T | x^C) (Corollary 4.3) instead of −log p0(x).
     samples : int
@@ -177,7 +166,7 @@ def audit_denoiser(p0, denoiser, sequences=None, *, law="time_free", target=None
     (False, True)
     """
     truth = ExactTruth(p0)
-    N = truth.N if N is None else check_count(N, "N")
+    N = truth.N if N is None else validate_count(N, "N")
     if sequences is None:
         if truth.chain is not None:
             raise ValueError("`sequences` is required for a Markov chain (it has no finite support to list).")
@@ -186,15 +175,15 @@ def audit_denoiser(p0, denoiser, sequences=None, *, law="time_free", target=None
     if seqs.shape[0] == 0:
         raise ValueError("`sequences` must hold at least one sequence.")
     L = seqs.shape[1]
-    T, C = check_target_context(L, range(L) if target is None else target, context)
+    T, C = validate_target_context(L, range(L) if target is None else target, context)
     T, C = sorted(T), sorted(C)
     conditional = target is not None
     n = len(T)
-    check_method(law, "law")
-    if isinstance(law, MaskLaw) and law.n != n:
+    validate_law(law, "law")
+    if not isinstance(law, str) and law.n != n:
         raise ValueError(f"`law` is over n={law.n} positions; the target has {n}.")
-    law_name = law.name if isinstance(law, MaskLaw) else law
-    samples = check_count(samples, "samples", 2)
+    law_name = law if isinstance(law, str) else law.name
+    samples = validate_count(samples, "samples", 2)
     # Children 0 and 1 of the seed are left to the caller (fitting a denoiser, drawing
     # sequences, as ``exactdiff nll`` and ``exactdiff audit`` do); sequence b draws from child b + 2.
     streams = np.random.SeedSequence(seed).spawn(seqs.shape[0] + 2)[2:]

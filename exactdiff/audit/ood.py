@@ -41,10 +41,11 @@ import time
 import numpy as np
 from scipy import stats
 
-from ..core.validation import check_count
+from ..core.validation import validate_count
 from ..markov import MarkovChain, fit_markov_chain
 from ..masked.laws import LAW_NAMES, MaskLaw
 from ..masked.weights import subset_weight
+from ..sequences.masks import patterns_to_masks
 from .text import TEXT8_ALPHABET, encode_text
 
 __all__ = [
@@ -166,8 +167,8 @@ def _families(laws):
     return groups
 
 
-def _check_order(order, prompt):
-    k = check_count(order, "order")
+def _validate_order(order, prompt):
+    k = validate_count(order, "order")
     if k > MAX_ORDER:
         raise ValueError(f"`order`={k} is above what the text supports here: the chain over 27 letters needs "
                          f"27^{k + 1} = {27 ** (k + 1):,} transitions ({8 * 27 ** (k + 1) / 2**30:.1f} GiB) "
@@ -229,7 +230,7 @@ def _summarise_responses(rows, slots, chain, seqs, laws, prompt, response, seeds
             if slots[c] < direct_check and fam is families[0]:
                 sub = picks[0, :64]
                 vis = np.ones((sub.size, prompt + response), dtype=bool)
-                vis[:, prompt:] = ~((sub[:, None] >> np.arange(response - 1, -1, -1)) & 1).astype(bool)
+                vis[:, prompt:] = ~patterns_to_masks(sub, response)
                 lc = chain.log_conditionals(seqs[r], vis)
                 out["direct"].append(float(np.max(np.abs(-lc[:, prompt:].sum(axis=1) - losses[sub]))))
         out["mc_s"] += time.perf_counter() - t
@@ -299,11 +300,11 @@ def ood_detection(train_text: str, in_text: str, ood_text: str, *, order: int = 
     True
     """
     timing, t0, c0 = {}, time.perf_counter(), time.process_time()
-    k = _check_order(order, prompt)
-    pairs = check_count(pairs, "pairs")
-    seeds = check_count(seeds, "seeds", 2)
-    max_draws = check_count(max_draws, "max_draws")
-    train_chars = check_count(train_chars, "train_chars", 2)
+    k = _validate_order(order, prompt)
+    pairs = validate_count(pairs, "pairs")
+    seeds = validate_count(seeds, "seeds", 2)
+    max_draws = validate_count(max_draws, "max_draws")
+    train_chars = validate_count(train_chars, "train_chars", 2)
     if response > 20:
         raise ValueError(f"`response`={response}: the exact tables have 2^response entries (at most 2^20).")
     train_tok = encode_text(train_text)[:train_chars]
@@ -338,15 +339,15 @@ def ood_detection(train_text: str, in_text: str, ood_text: str, *, order: int = 
     R = seqs.shape[0]
     nll = transition_nll(chain, seqs, prompt)  # route 1: the product of transitions
     visible = np.ones(seqs.shape, dtype=bool)
-    nll_fwd = chain.log_marginals(seqs[:, :prompt], visible[:, :prompt]) - chain.log_marginals(seqs, visible)
+    nll_fwd = chain.log_subsequences(seqs[:, :prompt], visible[:, :prompt]) - chain.log_subsequences(seqs, visible)
     exact = auroc(nll, labels)
     timing["pairs_and_exact_s"] = time.perf_counter() - t
 
     # Tables: every mask of every response (of the first table_pairs pairs of each label).
-    n_tab = pairs if table_pairs is None else min(pairs, check_count(table_pairs, "table_pairs"))
+    n_tab = pairs if table_pairs is None else min(pairs, validate_count(table_pairs, "table_pairs"))
     rows = np.concatenate([np.arange(n_tab), pairs + np.arange(n_tab)])
     lab = labels[rows]
-    jobs = min(check_count(jobs, "jobs"), rows.size)
+    jobs = min(validate_count(jobs, "jobs"), rows.size)
     task = dict(chain=chain, seqs=seqs, laws=laws, prompt=prompt, response=response, seeds=seeds, grid=grid,
                 streams=mc_ss.spawn(R), direct_check=direct_check)
     children = os.times()
@@ -443,8 +444,8 @@ def plot_ood(results, path):
     results = [results] if isinstance(results, dict) else list(results)
     plt = pyplot()
     fig, axes = plt.subplots(2, len(results), figsize=(4.2 * len(results), 7.2), squeeze=False)
-    colors = {"time_free": "#384786", "k_dce": "#2a9d8f", "no_empty": "#e9c46a", "mean": "#f4a261",
-              "no_empty_mean": "#EA5455"}
+    colors = {"time_free": "#384786", "k_dce": "#2a9d8f", "no_empty": "#e9c46a", "token_mean": "#f4a261",
+              "no_empty_token_mean": "#EA5455"}
     for col, res in enumerate(results):
         ax = axes[0, col]
         both = np.array(res["nll"]["in"] + res["nll"]["ood"])

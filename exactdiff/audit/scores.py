@@ -15,22 +15,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.validation import as_token_array, check_count
-from ..information.dse_likelihood import DSE_METHODS, dse_moments_table, estimate_dse_nll
-from .limits import ExactTruth, _summarise, draws_for
+from ..core.validation import as_token_array, validate_count
+from ..core.results import draws_for
+from ..score.estimators import estimate_dse_nll
+from ..score.laws import SIGMA_LAWS
+from ..score.moments import dse_moments_table
+from .limits import ExactTruth, _summarise
 
-__all__ = ["audit_score_model", "SCORE_BIAS_TOL", "SCORE_METHODS"]
+__all__ = ["audit_score_model", "SCORE_BIAS_TOL", "SCORE_LAWS"]
 
 #: The verdict's |bias| bound for a score model: the limit is a quadrature to a relative
 #: 1e-9, so an exact model reaches |bias| of about 1e-9 · NLL.
 SCORE_BIAS_TOL = 1e-7
 #: The σ̄ laws reported beside the audited one when the window is infinite (``uniform_t``
 #: and ``log_sigma`` need a finite T).
-SCORE_METHODS = ("power", "uniform_lambda")
+SCORE_LAWS = ("power", "uniform_lambda")
 
 
-def audit_score_model(p0, model, process, sequences=None, *, method: str = "power", T=None, samples: int = 256,
-                      seed: int = 0, tol: float = SCORE_BIAS_TOL, methods=None, epsrel: float = 1e-9) -> dict:
+def audit_score_model(p0, model, process, sequences=None, *, law: str = "power", T=None, samples: int = 256,
+                      seed: int = 0, tol: float = SCORE_BIAS_TOL, laws=None, epsrel: float = 1e-9) -> dict:
     """Audit a score model and a DSE estimator against the exact law, sequence by sequence.
 
     Parameters
@@ -38,21 +41,21 @@ def audit_score_model(p0, model, process, sequences=None, *, method: str = "powe
     p0 : Distribution or table
         The truth.
     model : score model
-        (:mod:`exactdiff.information.score_models`; e.g. ``ed.OracleScore(p0, process)``).
+        (:mod:`exactdiff.score.protocol`; e.g. ``ed.OracleScore(p0, process)``).
     process : ForwardProcess
         Token-wise (``ed.uniform(N)``, ``ed.absorbing(N)``).
     sequences : int array, shape (M, L), optional
         Default: every sequence of p0's support.
-    method : str
-        The audited law of σ̄ (one of ``DSE_METHODS``).
+    law : str
+        The audited law of σ̄ (one of :data:`~exactdiff.score.laws.SIGMA_LAWS`).
     T : float, optional
         The end of the window (default: the schedule's end, σ̄(T) = ∞ for ``Constant``).
     samples, seed
         Monte Carlo draws per sequence; sequence b draws from child b + 2 of ``SeedSequence(seed)``.
     tol : float
         |bias| bound of the verdict "unbiased" (nats).
-    methods : sequence of str, optional
-        The σ̄ laws reported (default :data:`SCORE_METHODS` with a finite-window pair when T
+    laws : sequence of str, optional
+        The σ̄ laws reported (default :data:`SCORE_LAWS` with a finite-window pair when T
         is finite), the audited one included.
 
     Returns
@@ -72,30 +75,30 @@ def audit_score_model(p0, model, process, sequences=None, *, method: str = "powe
     truth = ExactTruth(p0)
     if truth.chain is not None:
         raise ValueError("`p0` must be a table for the score-model audit (its states are enumerated).")
-    if method not in DSE_METHODS:
-        raise ValueError(f"`method` must be one of {sorted(DSE_METHODS)} (got {method!r}).")
+    if law not in SIGMA_LAWS:
+        raise ValueError(f"`law` must be one of {sorted(SIGMA_LAWS)} (got {law!r}).")
     seqs = np.argwhere(truth.p0.table > 0) if sequences is None else as_token_array(sequences, truth.N, "sequences")
-    samples = check_count(samples, "samples", 2)
-    if methods is None:
-        methods = SCORE_METHODS + (("uniform_t", "log_sigma") if T is not None and np.isfinite(T) else ())
-    methods = [method] + [m for m in methods if m != method]
-    table = dse_moments_table(model, process, seqs, methods, T=T, epsrel=epsrel, optimal=False)
+    samples = validate_count(samples, "samples", 2)
+    if laws is None:
+        laws = SCORE_LAWS + (("uniform_t", "log_sigma") if T is not None and np.isfinite(T) else ())
+    laws = [law] + [m for m in laws if m != law]
+    table = dse_moments_table(model, process, seqs, laws, T=T, epsrel=epsrel, optimal=False)
     moments = table["moments"]
     streams = np.random.SeedSequence(seed).spawn(len(seqs) + 2)[2:]
     records = []
     for b, x in enumerate(seqs):
         nll = truth.nll(x)
-        main = moments[method][b]
-        est = estimate_dse_nll(model, process, x, method, samples, np.random.default_rng(streams[b]), T=T)
+        main = moments[law][b]
+        est = estimate_dse_nll(model, process, x, law, samples, np.random.default_rng(streams[b]), T=T)
         rec = {"sequence": truth.show(x), "nll": nll, "limit": main.mean, "bias": main.mean - nll,
                "variance": main.variance, "draws_for_0.01": draws_for(main.variance), "estimate": est.estimate,
                "stderr": est.stderr, "p0": float(truth.p0.table[tuple(x)]), "laws": {}}
-        for name in methods:
+        for name in laws:
             m = moments[name][b]
             rec["laws"][name] = {"limit": m.mean, "bias": m.mean - nll, "variance": m.variance,
                                  "draws_for_0.01": draws_for(m.variance)}
         records.append(rec)
-    setup = dict(N=truth.N, L=seqs.shape[1], process=repr(process), law=method, T=T, samples=samples, seed=seed,
+    setup = dict(N=truth.N, L=seqs.shape[1], process=repr(process), law=law, T=T, samples=samples, seed=seed,
                  tol=tol, sequences=len(records), weights="p0 (renormalised over the audited sequences)",
                  quadrature=dict(table["cost"]))
     return _summarise(records, setup, tol, kind="score model")

@@ -27,7 +27,7 @@ Z_BOUND = 5.0
 TOL_EXACT = 1e-12
 
 #: The estimators and their options.
-METHODS = (("time_free", {}), ("k_dce", {}), ("time_integral", {"eps": 1e-3}))
+LAWS_CHECKED = (("time_free", {}), ("k_dce", {}), ("time_integral", {"eps": 1e-3}))
 
 
 def _z_result(name, info, lhs, rhs, stderr, bound, note):
@@ -46,10 +46,10 @@ def check_estimator_means(p0, x0s, *, setup=None):
     c = OracleDenoiser(p0)
     truth = np.array([-np.log(table[tuple(x)]) for x in x0s])
     out = []
-    for method, _ in METHODS:
-        mean = np.array([estimator_moments(c, np.asarray(x), method).mean for x in x0s])
-        out.append(compare(f"E[{method} draw] = -log p0(x0), oracle", "Theorem 4.1 / Corollary 3.7 (estimators)",
-                           masked_setup(table, setup, method=method, n_sequences=len(x0s)), mean, truth, TOL_EXACT,
+    for law, _ in LAWS_CHECKED:
+        mean = np.array([estimator_moments(c, np.asarray(x), law).mean for x in x0s])
+        out.append(compare(f"E[{law} draw] = -log p0(x0), oracle", "Theorem 4.1 / Corollary 3.7 (estimators)",
+                           masked_setup(table, setup, law=law, n_sequences=len(x0s)), mean, truth, TOL_EXACT,
                            np.maximum(truth, 1.0), "exact moments by mask enumeration; rel. to max(NLL, 1 nat)"))
     return out
 
@@ -63,12 +63,12 @@ def check_estimator_monte_carlo(p0, x0, y0, *, n=20000, seed=0, setup=None, boun
     table = as_table(p0)
     c = OracleDenoiser(p0)
     x0, y0 = np.asarray(x0), np.asarray(y0)
-    streams = iter(np.random.SeedSequence(seed).spawn(len(METHODS) + 2))
+    streams = iter(np.random.SeedSequence(seed).spawn(len(LAWS_CHECKED) + 2))
     runs = []
-    for method, kw in METHODS:
-        exact = estimator_moments(c, x0, method, **kw)
-        est = estimate_nll(c, x0, method, n, np.random.default_rng(next(streams)), **kw)
-        runs.append((method, exact, est))
+    for law, kw in LAWS_CHECKED:
+        exact = estimator_moments(c, x0, law, **kw)
+        est = estimate_nll(c, x0, law, n, np.random.default_rng(next(streams)), **kw)
+        runs.append((law, exact, est))
     for coupling in ("coupled", "decoupled"):
         exact = log_ratio_moments(c, y0, x0, coupling=coupling)
         est = estimate_log_ratio(c, y0, x0, n, np.random.default_rng(next(streams)), coupling=coupling)

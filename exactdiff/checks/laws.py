@@ -26,7 +26,7 @@ def check_mask_laws(p0, x0s, *, setup=None):
     against the closed forms of :func:`~exactdiff.masked.laws.flawed_law_means` from
     h_u = :func:`~exactdiff.subset_sums` (marginal tables): time-free and k-DCE equal
     −log p0(x0); ``no_empty`` is biased by (NLL − H_L h_0)/(L H_{L−1}); ``mean`` and
-    ``no_empty_mean`` as in MATH.md. One row per law, and one for the no_empty bias."""
+    ``no_empty_token_mean`` as in MATH.md. One row per law, and one for the no_empty bias."""
     table = as_table(p0)
     L = table.ndim
     c = OracleDenoiser(p0)

@@ -44,7 +44,7 @@ def check_markov_chain(chain, L=6, *, n_sets=24, seed=0, setup=None):
     (:func:`enumerate_chain`):
 
     - the table ``to_table(L)`` and −log p(x) by ``nll``, every x;
-    - log p(x^U) by ``log_marginal`` (one forward pass) for ``n_sets`` seeded visible sets;
+    - log p(x^U) by ``log_subsequence`` (one forward pass) for ``n_sets`` seeded visible sets;
     - the conditional of every hidden position by forward–backward (``posteriors``) for
       the same sets.
     """
@@ -61,7 +61,7 @@ def check_markov_chain(chain, L=6, *, n_sets=24, seed=0, setup=None):
         x = support[rng.integers(len(support))]
         visible = np.flatnonzero(rng.random(L) < 0.5)
         mass = probs[[all(z[j] == x[j] for j in visible) for z in xs]].sum()
-        lm_a.append(chain.log_marginal(x, visible))
+        lm_a.append(chain.log_subsequence(x, visible))
         lm_b.append(np.log(mass))
         row = np.full(L, chain.N)
         row[visible] = np.asarray(x)[visible]

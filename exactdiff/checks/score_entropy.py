@@ -20,7 +20,6 @@ from ..core.validation import as_table
 from ..information import (
     concrete_score,
     conditional_entropy,
-    expected_dse,
     marginal_entropy,
     mdse,
     mdse_integral,
@@ -32,6 +31,7 @@ from ..information import (
 from ..information.divergences import term_scale
 from ..information.engines import DENSE_ROUTE_MAX_STATES
 from ..information.integrals import time_nodes
+from .reference import reference_expected_dse
 from .result import CheckResult, compare
 
 __all__ = [
@@ -228,7 +228,7 @@ def check_theorem_3_2(p0, process, T, *, setup=None, tol=TOL_INTEGRAL):
     """
     table = as_table(p0)
     nll, support = _nll(table)
-    integral, err = mdse_integral(p0, process, T, quadrature=quadrature_for(table))
+    integral, err = mdse_integral(p0, process, T, pointwise=True, quadrature=quadrature_for(table))
     rhs = integral[support] + pointwise_kl(p0, process, T)[support]
     info = setup_of(p0, process, setup, T=float(T), quadrature_error=float(err))
     return [compare("NLL = int_0^T mdse dt + KL(T)", "Theorem 3.2", info, nll, rhs, tol,
@@ -256,7 +256,7 @@ def check_theorem_3_2_infinite(p0, process, *, setup=None, kl_floor=None, tol=TO
         if sbar > SBAR_MAX:
             raise ValueError("the chain does not mix: KL(p_{T|0} ‖ p_T) stays above the floor.")
     T = process.schedule.time_of_total(sbar)
-    integral, err = mdse_integral(p0, process, T, quadrature=quadrature_for(table))
+    integral, err = mdse_integral(p0, process, T, pointwise=True, quadrature=quadrature_for(table))
     info = setup_of(p0, process, setup, T_effective=T, kl_floor=kl_floor)
     return [compare("NLL = int_0^inf mdse dt", "Theorem 3.2 (T → ∞)", info, nll, integral[support], tol,
                     scale=np.maximum(np.maximum(np.abs(nll), np.abs(integral[support])), 1.0),
@@ -314,7 +314,7 @@ def check_variational_bound(p0, process, T, *, delta=0.3, seed=0, setup=None, to
         s_star = concrete_score(p0, process, t)
         if Z is None:
             Z = np.random.default_rng(seed).standard_normal(s_star.shape)
-        pert += w * expected_dse(s_star * np.exp(delta * Z), process, t, L=L)[support]
+        pert += w * reference_expected_dse(s_star * np.exp(delta * Z), process, t, L=L)[support]
         opt += w * mdse(p0, process, t, pointwise=True)[support]
     gaps = pert - opt
     lhs = float(table[support] @ pert)

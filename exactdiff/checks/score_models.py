@@ -5,7 +5,7 @@ that compare with the table are the independent ones), and SEDD's per-position s
 entropy equals the DSE. Every
 check returns a list of :class:`CheckResult`.
 
-Routes. The model's limit (:func:`~exactdiff.information.dse_likelihood.dse_limit`)
+Routes. The model's limit (:func:`~exactdiff.dse_limit`)
 calls :class:`~exactdiff.OracleScore` on every reachable state at each node of its own
 adaptive Gauss–Kronrod quadrature over σ̄ and sums the DSE from its definition; it is
 compared with −log p0(x0) from the table (σ̄(T) = ∞, where Theorem 3.2 has no KL term) and,
@@ -19,17 +19,11 @@ import numpy as np
 
 from ..adapters.sedd import sedd_score_entropy
 from ..core.validation import as_table
-from ..information import (
-    OracleScore,
-    dse_estimator_moments,
-    dse_limit,
-    dse_loss,
-    estimate_dse_nll,
-    mdse_integral,
-    pointwise_kl,
-)
+from ..information import mdse_integral, pointwise_kl
+from ..score import OracleScore, dse_estimator_moments, dse_limit, estimate_dse_nll
 from ..process import Constant, Geometric, absorbing, uniform
 from .estimators import Z_BOUND, _z_result
+from .reference import reference_dse_loss
 from .result import compare
 
 __all__ = ["check_score_model_limit", "check_sedd_adapter", "check_dse_estimator_monte_carlo"]
@@ -86,7 +80,7 @@ def check_score_model_limit(p0, *, at=None, T=1.0, setup=None, tol=TOL_LIMIT):
     process = uniform(table.shape[0], Geometric(1e-3, 20.0))
     _, info = dse_limit(OracleScore(table, process), process, x0s, T=T, epsrel=1e-11)
     big = process.n**table.ndim > 10_000  # quad_vec meets the rounding noise there (mdse_integral)
-    reference, _ = mdse_integral(table, process, T, quadrature="gauss-legendre" if big else "quad_vec")
+    reference, _ = mdse_integral(table, process, T, pointwise=True, quadrature="gauss-legendre" if big else "quad_vec")
     reference = reference[tuple(x0s.T)]
     out.append(compare("∫ E ℓ_DSE(oracle score) dt = ∫ mdse dt", "Theorem 3.2 (score model)",
                        _setup(table, process, setup, n_sequences=len(x0s), T=T), info["integral"], reference, tol,
@@ -134,7 +128,8 @@ def check_dse_estimator_monte_carlo(p0, x0, *, n=20000, seed=0, setup=None, boun
 
 def check_sedd_adapter(N=3, L=3, *, n_pairs=40, seed=0, setup=None, tol=TOL_EXACT):
     """SEDD's per-position score entropy, multiplied by the rate and summed over positions,
-    equals ℓ_DSE of :func:`~exactdiff.dse_loss` (summed pair by pair from its definition)
+    equals ℓ_DSE of :func:`~exactdiff.checks.reference.reference_dse_loss` (summed pair by
+    pair from its definition)
     for random positive scores, at ``n_pairs`` seeded (x0, x, t), under the uniform and
     the absorbing graph. Residual relative to max(|ℓ|, 1)."""
     rng = np.random.default_rng(seed)
@@ -150,7 +145,7 @@ def check_sedd_adapter(N=3, L=3, *, n_pairs=40, seed=0, setup=None, tol=TOL_EXAC
             x = np.array([rng.choice(n, p=k[:, a]) for a in x0])
             loss = sedd_score_entropy(np.log(scores[tuple(x)])[None], [process.total(t)], x[None], x0[None], graph)
             lhs.append(process.rate(t) * float(loss.sum()))
-            rhs.append(dse_loss(scores, process, t, tuple(x0), tuple(x)))
+            rhs.append(reference_dse_loss(scores, process, t, tuple(x0), tuple(x)))
         lhs, rhs = np.array(lhs), np.array(rhs)
         out.append(compare(f"SEDD score entropy · σ(t) = ℓ_DSE ({graph} graph)", "SEDD adapter (DSE)",
                            {"toy": "random scores", "process": process.name, "schedule": repr(process.schedule),

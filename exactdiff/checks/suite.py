@@ -141,7 +141,7 @@ def _score_model_tasks(label, p0, seed, toy_independent):
     sub, sub_label = p0, label
     if p0.table.size > SCORE_MODEL_MAX_STATES:
         L = min(p0.L, SCORE_MODEL_MAX_L)
-        sub = Distribution(p0.marginal(range(L)), alphabet=p0.alphabet)
+        sub = Distribution(p0.subsequence_table(range(L)), alphabet=p0.alphabet)
         sub_label = f"{label}, first {L} letters"
     x0 = np.unravel_index(int(np.argmax(sub.table)), sub.table.shape)
     tasks = [(f"score-model limit / {sub_label}",

@@ -18,7 +18,7 @@ import time
 
 import sympy as sp
 
-from ..core.validation import check_count
+from ..core.validation import validate_count
 from ..symbolic.algebra import (
     denoiser_symbols,
     dse_absorbing_terms,
@@ -31,7 +31,7 @@ from ..symbolic.algebra import (
     label,
     log_ratio_sum,
     mdse_pointwise,
-    pmf_marginal,
+    pmf_subsequence,
     states,
     symbolic_pmf,
     time_free_sum,
@@ -89,7 +89,7 @@ def _timed(check):
     return timed
 
 
-_int = check_count
+_int = validate_count
 
 @_timed
 def check_i_mdse(case="two-state", x0=None, *, budget_s=20.0, seed=0):
@@ -244,7 +244,7 @@ def check_time_free(L=2, *, budget_s=20.0, seed=0):
     L = _int(L, "L", 1)
     weights, total, domain = symbolic_pmf(2, L)
     xs = states(2, L)
-    lhs = [-sp.log(pmf_marginal(weights, total, x, range(L))) for x in xs]
+    lhs = [-sp.log(pmf_subsequence(weights, total, x, range(L))) for x in xs]
     rhs = [time_free_sum(weights, total, x, range(L)) for x in xs]
     setup = {"N": 2, "L": L, "p0": "symbolic, w/sum(w)", "harmonic": str(harmonic_number(L, exact=True))}
     return residual_check(f"time-free NLL, symbolic (L={L})", "Theorem 4.1", lhs, rhs, domain,
@@ -267,7 +267,7 @@ def check_conditional_time_free(n_target=2, n_context=1, *, budget_s=20.0, seed=
     for context in itertools.combinations(range(L), n_context):
         target = tuple(i for i in range(L) if i not in context)
         for x in states(2, L):
-            lhs.append(-sp.log(pmf_marginal(weights, total, x, target + context) / pmf_marginal(weights, total, x, context)))
+            lhs.append(-sp.log(pmf_subsequence(weights, total, x, target + context) / pmf_subsequence(weights, total, x, context)))
             rhs.append(time_free_sum(weights, total, x, target, context))
             cases.append(f"C={context},x={label(x)}")
     setup = {"N": 2, "L": L, "n_target": n_target, "n_context": n_context, "p0": "symbolic, w/sum(w)",
@@ -288,7 +288,7 @@ def check_log_ratio(L=2, *, budget_s=20.0, seed=0):
     weights, total, domain = symbolic_pmf(2, L)
     pairs = list(itertools.product(states(2, L), repeat=2))
     full = range(L)
-    lhs = [sp.log(pmf_marginal(weights, total, y, full)) - sp.log(pmf_marginal(weights, total, x, full)) for x, y in pairs]
+    lhs = [sp.log(pmf_subsequence(weights, total, y, full)) - sp.log(pmf_subsequence(weights, total, x, full)) for x, y in pairs]
     rhs = [log_ratio_sum(weights, total, x, y) for x, y in pairs]
     setup = {"N": 2, "L": L, "p0": "symbolic, w/sum(w)", "pairs": len(pairs),
              "harmonic": str(harmonic_number(L, exact=True))}

@@ -15,14 +15,13 @@ from ..audit.scores import SCORE_BIAS_TOL
 from ..audit.report import write_report
 from ..core.serialize import jsonable
 from ..markov import MarkovChain
-from ..masked.estimators import ESTIMATOR_METHODS
-from ..masked.laws import LAW_NAMES
+from ..masked.estimators import LAWS
 from ..sequences import Distribution
 from .common import (
     DENOISERS,
     TOY_HELP,
-    check_output_file,
-    check_output_folder,
+    validate_output_file,
+    validate_output_folder,
     denoiser_from_option,
     int_at_least,
     load_toy,
@@ -33,7 +32,7 @@ from .common import (
 AUDIT_EXAMPLE = """examples:
   exactdiff audit --toy ../shared/data/sequence_eval.json --denoiser oracle --out audit_oracle
   exactdiff audit --toy ../shared/data/sequence_eval.json --denoiser empirical --out audit_empirical
-  exactdiff audit --toy ../shared/data/sequence_eval.json --denoiser oracle --law no_empty_mean --out audit_flawed
+  exactdiff audit --toy ../shared/data/sequence_eval.json --denoiser oracle --law no_empty_token_mean --out audit_flawed
   exactdiff audit --toy ../shared/data/markov_data_table.json --length 12 --condition 6 --count 8 --out audit_chain
   exactdiff audit --toy ../shared/data/sequence_eval.json --score-model oracle --process absorbing --count 8 --out audit_score
 
@@ -79,14 +78,14 @@ def cmd_audit(args):
     if args.out is None and args.json is None:
         raise ValueError("give --out DIR (report.json, report.md and figures) and/or --json PATH ('-' for stdout).")
     if args.out is not None:
-        check_output_folder(args.out, "--out")
-    check_output_file(args.json, "--json")
+        validate_output_folder(args.out, "--out")
+    validate_output_file(args.json, "--json")
     toy = load_toy(args.toy) if args.toy else Distribution.paper_toy(seed=args.seed)
     if args.score_model is not None or args.process is not None:
         return _cmd_audit_score(toy, args)
     law = args.law or "time_free"
-    if law not in ESTIMATOR_METHODS and law not in LAW_NAMES:
-        names = sorted(set(ESTIMATOR_METHODS) | set(LAW_NAMES))
+    if law not in LAWS:
+        names = list(LAWS)
         raise ValueError(f"--law for a denoiser must be a mask law, one of {names} "
                          f"(got {law!r}; the laws of σ̄ go with --score-model).")
     den, desc = _denoiser(toy, args)
@@ -101,8 +100,8 @@ def cmd_audit(args):
 def _cmd_audit_score(toy, args):
     """The score-model path: ``--score-model NAME|module:callable --process uniform|absorbing``."""
     from ..audit.scores import audit_score_model
-    from ..information.dse_likelihood import DSE_METHODS
-    from ..information.score_models import load_score_model
+    from ..score import load_score_model
+    from ..score.laws import SIGMA_LAWS
     from ..process import absorbing, uniform
 
     if args.score_model is None or args.process is None:
@@ -113,15 +112,15 @@ def _cmd_audit_score(toy, args):
     if not isinstance(toy, Distribution):
         raise ValueError("--score-model needs a table toy (its states are enumerated); a Markov chain toy is not one.")
     law = args.law or "power"
-    if law not in DSE_METHODS:
-        raise ValueError(f"--law for a score model must be a law of σ̄, one of {sorted(DSE_METHODS)} (got {law!r}).")
+    if law not in SIGMA_LAWS:
+        raise ValueError(f"--law for a score model must be a law of σ̄, one of {sorted(SIGMA_LAWS)} (got {law!r}).")
     process = processes[args.process](toy.N)
     model = load_score_model(args.score_model, toy, process, epsilon=args.epsilon)
     seqs = np.argwhere(toy.table > 0)
     if args.count is not None and args.count < len(seqs):
         rng = np.random.default_rng(np.random.SeedSequence(args.seed).spawn(2)[1])
         seqs = seqs[np.sort(rng.choice(len(seqs), size=args.count, replace=False))]
-    result = audit_score_model(toy, model, process, seqs, method=law, T=args.T, samples=args.samples, seed=args.seed,
+    result = audit_score_model(toy, model, process, seqs, law=law, T=args.T, samples=args.samples, seed=args.seed,
                                tol=args.tol if args.tol != BIAS_TOL else SCORE_BIAS_TOL)
     result["setup"].update(toy=args.toy or f"paper recipe, seed {args.seed}", model=args.score_model)
     return _finish(result, args)
@@ -158,7 +157,7 @@ def add_parser(sub):
     a.add_argument("--denoiser", default="oracle", metavar="NAME|module:callable",
                    help=f"a built-in denoiser {list(DENOISERS)} (default oracle) or an import path to yours")
     a.add_argument("--law", metavar="NAME",
-                   help=f"the estimator audited: a mask law {sorted(set(ESTIMATOR_METHODS) | set(LAW_NAMES))} (default "
+                   help=f"the estimator audited: a mask law {list(LAWS)} (default "
                         f"time_free; every named law is reported beside it), or with --score-model a law of σ̄ "
                         f"(default power)")
     a.add_argument("--out", metavar="DIR", help="write report.json, report.md and the figures into DIR (created)")

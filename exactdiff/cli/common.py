@@ -9,14 +9,14 @@ import os
 
 import numpy as np
 
-from ..information.score_models import import_callable
+from ..core.callables import import_callable
 from ..io import load_distribution
 from ..markov import MarkovChain
 from ..masked import CorruptedDenoiser, EmpiricalDenoiser, MarkovDenoiser, OracleDenoiser
 from ..sequences import Distribution
 
 __all__ = ["load_toy", "load_table_toy", "int_at_least", "non_negative_float", "unit_interval",
-           "check_output_file", "check_output_folder", "TOY_HELP", "DENOISERS", "denoiser_from_option"]
+           "validate_output_file", "validate_output_folder", "TOY_HELP", "DENOISERS", "denoiser_from_option"]
 
 TOY_HELP = ("a toy file: a {sequence: probability} JSON (like ../shared/data/sequence_eval.json), a Markov "
             "{context: {letter: probability}} JSON (like ../shared/data/markov_data_table.json), or a .npy "
@@ -78,7 +78,7 @@ def unit_interval(text):
     return value
 
 
-def check_output_file(path, option):
+def validate_output_file(path, option):
     """Refuse, before any work, an output file that cannot be written."""
     if path in (None, "-"):
         return
@@ -91,7 +91,7 @@ def check_output_file(path, option):
         raise ValueError(f"{option} {path!r} cannot be written (permission denied).")
 
 
-def check_output_folder(path, option):
+def validate_output_folder(path, option):
     """Refuse, before any work, an output folder that is a file or cannot be created."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"{option} {path!r} is a file; give a folder (it is created if needed).")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import check_output_folder
+from .common import validate_output_folder
 
 FIGURES_EXAMPLE = """examples:
   exactdiff figures --out figures            # the whole gallery (a few minutes; the committed figures)
@@ -16,7 +16,7 @@ FIGURES_EXAMPLE = """examples:
 def cmd_figures(args):
     from ..figures import FIGURES, generate_all
 
-    check_output_folder(args.out, "--out")
+    validate_output_folder(args.out, "--out")
     unknown = sorted(set(args.only or ()) - set(FIGURES))
     if unknown:
         raise ValueError(f"--only: unknown figure(s) {unknown}; choose from {sorted(FIGURES)}.")

@@ -9,8 +9,6 @@ import json
 
 import numpy as np
 
-from ..information.dse_likelihood import DSE_METHODS, dse_moments_table, estimate_dse_nll
-from ..information.score_models import load_score_model
 from ..markov import MarkovChain
 from ..masked import (
     conditional_nll,
@@ -19,12 +17,15 @@ from ..masked import (
     exact_conditional_nll,
     time_free_nll,
 )
-from ..masked.estimators import ESTIMATOR_METHODS
+from ..masked.estimators import LAWS
 from ..process import Geometric, LogLinear, absorbing, uniform
+from ..score import estimate_dse_nll, load_score_model
+from ..score.laws import SIGMA_LAWS
+from ..score.moments import dse_moments_table
 from ..sequences import Distribution
 from .common import (
     TOY_HELP,
-    check_output_file,
+    validate_output_file,
     denoiser_from_option,
     int_at_least,
     load_toy,
@@ -36,10 +37,10 @@ NLL_EXAMPLE = """examples:
   exactdiff nll --all                                # every sequence of the paper-recipe toy (seed 0)
   exactdiff nll --toy ../shared/data/sequence_eval.json TCTAACAA ACTGCTAG
   exactdiff nll --toy ../shared/data/markov_data_table.json --condition 16 GGAGCTACCTAGCGACTCCCGAGAACAGTCCG
-  exactdiff nll --all --estimator time_free --samples 4096 --seed 1
-  exactdiff nll --all --estimator time_free --denoiser empirical --json -
-  exactdiff nll --toy ../shared/data/sequence_eval.json --score-model oracle --estimator power TCTAACAA
-  exactdiff nll --toy ../shared/data/sequence_eval.json --score-model corrupted --process absorbing --estimator power --samples 256 TCTAACAA
+  exactdiff nll --all --law time_free --samples 4096 --seed 1
+  exactdiff nll --all --law time_free --denoiser empirical --json -
+  exactdiff nll --toy ../shared/data/sequence_eval.json --score-model oracle --law power TCTAACAA
+  exactdiff nll --toy ../shared/data/sequence_eval.json --score-model corrupted --process absorbing --law power --samples 256 TCTAACAA
 """
 
 #: The forward processes of ``--score-model`` (T = 1): SEDD's geometric noise for the
@@ -88,17 +89,17 @@ def _estimate(toy, den, x, args, stream, target=None, context=None):
     """(estimate, standard error, the estimator's exact mean with this denoiser, exact
     variance of one draw); the last two are nan when the masks are too many to enumerate."""
     tokens = _tokens(toy, x)
-    est = estimate_nll(den, tokens, args.estimator, args.samples, np.random.default_rng(stream),
+    est = estimate_nll(den, tokens, args.law, args.samples, np.random.default_rng(stream),
                        N=toy.N, target=target, context=context)
     try:
-        m = estimator_moments(den, tokens, args.estimator, N=toy.N, target=target, context=context)
+        m = estimator_moments(den, tokens, args.law, N=toy.N, target=target, context=context)
         limit, var = m.mean, m.variance
     except ValueError:  # too many masks to enumerate
         limit = var = float("nan")
     return est.estimate, est.stderr, limit, var
 
 
-#: Options that only mean something with ``--estimator``, and their defaults.
+#: Options that only mean something with ``--law``, and their defaults.
 ESTIMATOR_OPTIONS = {"samples": 1024, "denoiser": "oracle", "fit_samples": 100_000, "epsilon": 0.1}
 #: Options that only mean something with ``--score-model``, and their defaults.
 SCORE_OPTIONS = {"process": "uniform", "t_min": 0.0, "log_scores": False}
@@ -116,26 +117,26 @@ def _only(given, condition):
 def _estimator_options(args):
     """Refuse options given where they mean nothing; fill in their defaults."""
     given = [name for name in ESTIMATOR_OPTIONS if getattr(args, name) is not None]
-    if given and not args.estimator:
-        raise _only(given, "with --estimator")
+    if given and not args.law:
+        raise _only(given, "with --law")
     given = [name for name in SCORE_OPTIONS if getattr(args, name) not in (None, False)]
     if given and not args.score_model:
         raise _only(given, "with --score-model")
     if args.score_model:
         if args.denoiser is not None or args.fit_samples is not None:
             raise ValueError("--score-model replaces --denoiser: give one of them.")
-        if args.estimator not in DSE_METHODS:
-            raise ValueError(f"--score-model needs --estimator among the DSE estimators {', '.join(DSE_METHODS)} "
-                             f"(got {args.estimator!r}; power has finite variance at --t-min 0).")
+        if args.law not in SIGMA_LAWS:
+            raise ValueError(f"--score-model needs --law among the laws of σ̄ {', '.join(SIGMA_LAWS)} "
+                             f"(got {args.law!r}; power has finite variance at --t-min 0).")
         if args.condition is not None:
             raise ValueError("--condition does not apply with --score-model (the DSE likelihood is unconditional).")
         if args.epsilon is not None and args.score_model not in ("corrupted", "corrupted_denoiser"):
             raise ValueError("--epsilon only applies with --denoiser corrupted or --score-model corrupted / "
                              "corrupted_denoiser.")
-    elif args.estimator:
-        if args.estimator not in ESTIMATOR_METHODS:
-            raise ValueError(f"--estimator {args.estimator} is a DSE estimator: it needs --score-model "
-                             f"(a denoiser takes {', '.join(ESTIMATOR_METHODS)}).")
+    elif args.law:
+        if args.law not in LAWS:
+            raise ValueError(f"--law {args.law} is a law of σ̄ (DSE estimator): it needs --score-model "
+                             f"(a denoiser takes {', '.join(LAWS)}).")
         if args.epsilon is not None and args.denoiser != "corrupted":
             raise ValueError("--epsilon only applies with --denoiser corrupted.")
         if args.fit_samples is not None and args.denoiser != "empirical":
@@ -155,18 +156,18 @@ def _score_rows(toy, seqs, streams, args):
     model = load_score_model(args.score_model, toy, process, epsilon=args.epsilon,
                              log_scores=True if args.log_scores else None)
     tokens = np.array([_tokens(toy, x) for x in seqs])
-    exact = dse_moments_table(model, process, tokens, [args.estimator], T=SCORE_T, t_min=args.t_min,
-                              optimal=False)["moments"][args.estimator]
+    exact = dse_moments_table(model, process, tokens, [args.law], T=SCORE_T, t_min=args.t_min,
+                              optimal=False)["moments"][args.law]
     rows = []
     for x0, m, stream in zip(tokens, exact, streams):
-        est = estimate_dse_nll(model, process, x0, args.estimator, args.samples, np.random.default_rng(stream),
+        est = estimate_dse_nll(model, process, x0, args.law, args.samples, np.random.default_rng(stream),
                                T=SCORE_T, t_min=args.t_min)
         rows.append((est.estimate, est.stderr, m.mean, m.variance, est.cutoff_bias))
     return rows
 
 
 def cmd_nll(args):
-    check_output_file(args.json, "--json")
+    validate_output_file(args.json, "--json")
     _estimator_options(args)
     toy = _nll_toy(args)
     is_chain = isinstance(toy, MarkovChain)
@@ -178,7 +179,7 @@ def cmd_nll(args):
         seqs = [_parse_sequence(toy, text) for text in args.sequences]
     else:
         raise ValueError("give sequences, or --all for every sequence of a table toy.")
-    den = denoiser_from_option(toy, args) if args.estimator and not args.score_model else None
+    den = denoiser_from_option(toy, args) if args.law and not args.score_model else None
     # one independent stream per row: row j's draws do not depend on the other rows
     streams = np.random.SeedSequence(args.seed).spawn(len(seqs) + 1)[1:]
     show = lambda x: _show(toy, x)  # noqa: E731
@@ -199,14 +200,14 @@ def cmd_nll(args):
             target = context = None
         if scored is not None:
             rec["estimate"], rec["stderr"], rec["limit"], rec["variance"], rec["cutoff_bias"] = scored[j]
-        elif args.estimator:
+        elif args.law:
             rec["estimate"], rec["stderr"], rec["limit"], rec["variance"] = _estimate(
                 toy, den, x, args, stream, target, context)
         records.append(rec)
     if args.json:
         payload = {"toy": args.toy or f"paper recipe, seed {args.seed}", "condition": args.condition,
-                   "estimator": args.estimator, "samples": args.samples if args.estimator else None,
-                   "denoiser": args.denoiser if args.estimator and not args.score_model else None,
+                   "law": args.law, "samples": args.samples if args.law else None,
+                   "denoiser": args.denoiser if args.law and not args.score_model else None,
                    "score_model": args.score_model,
                    "process": SCORE_PROCESSES[args.process][0] if args.score_model else None,
                    "T": SCORE_T if args.score_model else None, "t_min": args.t_min if args.score_model else None,
@@ -228,25 +229,25 @@ def _print_table(records, args):
     formula = "Cor. 4.3 sum" if args.condition is not None else "Thm 4.1 sum"
     width = max(8, max(len(r["sequence"]) for r in records))
     head = f"{'sequence':<{width}}  {what:>17}  {formula:>17}"
-    if args.estimator:
+    if args.law:
         head += f"  {'estimate':>10}  {'stderr':>8}  {'model limit':>11}  {'Var[draw]':>9}"
         if args.score_model:
-            print(f"# {args.estimator} DSE estimator, {args.samples} draws per row (a stream of its own, spawned "
+            print(f"# {args.law} law (DSE), {args.samples} draws per row (a stream of its own, spawned "
                   f"from seed {args.seed}), score model {args.score_model}")
             print(f"# process {SCORE_PROCESSES[args.process][0]}, T = {SCORE_T:g}, t_min = {args.t_min:g}")
             print("# model limit: L^T_DSE(x0; s) + KL(p_T|0 || prior), exact; limit − truth = the model's bias")
         else:
-            print(f"# {args.estimator} estimator, {args.samples} draws per row (a stream of its own, spawned from "
+            print(f"# {args.law} law, {args.samples} draws per row (a stream of its own, spawned from "
                   f"seed {args.seed}), {args.denoiser} denoiser")
             print("# model limit: the estimator's exact mean with this denoiser (every mask); limit − truth = "
                   "the model's bias")
     print(head)
     for r in records:
         line = f"{r['sequence']:<{width}}  {r['nll']:17.12f}  {r['sum']:17.12f}"
-        if args.estimator:
+        if args.law:
             line += f"  {r['estimate']:10.5f}  {r['stderr']:8.5f}  {r['limit']:11.5f}  {r['variance']:9.4g}"
         print(line)
-    if args.estimator and any(not np.isfinite(r["variance"]) for r in records):
+    if args.law and any(not np.isfinite(r["variance"]) for r in records):
         print("# Var[draw] = inf: this estimator's variance diverges for that row, and its stderr means nothing "
               "(use power, or a cut-off)")
 
@@ -259,10 +260,10 @@ def add_parser(sub):
     n.add_argument("--all", action="store_true", help="every sequence in the support of a table toy")
     n.add_argument("--condition", type=int_at_least(1), metavar="K",
                    help="prompt/response split: the first K letters are the context, the rest the target")
-    n.add_argument("--estimator", choices=sorted(ESTIMATOR_METHODS) + sorted(DSE_METHODS), metavar="METHOD",
+    n.add_argument("--law", choices=sorted(LAWS) + sorted(SIGMA_LAWS), metavar="LAW",
                    help="also print a Monte Carlo estimate, its standard error, the estimator's exact mean "
                         "with this model (the model's limit) and the exact variance of one draw. With a "
-                        f"denoiser: {', '.join(ESTIMATOR_METHODS)}; with --score-model: {', '.join(DSE_METHODS)}")
+                        f"denoiser: {', '.join(LAWS)}; with --score-model: {', '.join(SIGMA_LAWS)}")
     n.add_argument("--samples", type=int_at_least(2),
                    help="Monte Carlo draws per sequence (default 1024)")
     n.add_argument("--denoiser", metavar="NAME|module:callable",

@@ -12,7 +12,7 @@ import sys
 from ..audit.ood import MAX_ORDER, REPORT_N, ood_detection, plot_ood
 from ..core.serialize import jsonable
 from ..audit.text import read_text
-from .common import check_output_file, int_at_least, non_negative_float
+from .common import validate_output_file, int_at_least, non_negative_float
 
 OOD_EXAMPLE = """examples:
   exactdiff ood --train ../shared/data/text8/text8_eval_data.txt --in ../shared/data/text8/text8_eval_data.txt --ood ../shared/data/text8/text8_gpt_eval_data.txt --order 3 --pairs 500 --seed 0 --json -
@@ -26,8 +26,8 @@ characters after those.
 
 
 def cmd_ood(args):
-    check_output_file(args.json, "--json")
-    check_output_file(args.figure, "--figure")
+    validate_output_file(args.json, "--json")
+    validate_output_file(args.figure, "--figure")
     prompt, response = 16, 16
     train = read_text(args.train, name="--train", min_length=4 * args.order + 5)
     same = os.path.realpath(args.in_path) == os.path.realpath(args.train)

@@ -10,7 +10,7 @@ import sys
 
 from ..sequences import Distribution
 from ..train.laws import TRAINING_LAWS
-from .common import TOY_HELP, check_output_folder, int_at_least, load_toy, non_negative_float
+from .common import TOY_HELP, validate_output_folder, int_at_least, load_toy, non_negative_float
 
 TRAIN_EXAMPLE = """examples:
   exactdiff train --toy ../shared/data/sequence_eval.json --steps 60000 --seed 0 --out runs/dna
@@ -45,7 +45,7 @@ def _format_row(row):
 def cmd_train(args):
     from ..train import learning_curve_figure, require_training_extra, train_denoiser
 
-    check_output_folder(args.out, "--out")
+    validate_output_folder(args.out, "--out")
     if args.checkpoints is not None and args.checkpoints > args.steps:
         raise ValueError(f"--checkpoints must be at most --steps={args.steps} (got {args.checkpoints}).")
     if args.warmup is not None and args.warmup >= args.steps:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from .common import TOY_HELP, check_output_file, load_table_toy, non_negative_float
+from .common import TOY_HELP, validate_output_file, load_table_toy, non_negative_float
 
 VERIFY_EXAMPLE = """examples:
   exactdiff verify                 # the whole identity suite with the sympy proofs, table on stdout
@@ -20,7 +20,7 @@ VERIFY_EXAMPLE = """examples:
 def cmd_verify(args):
     from ..checks.suite import default_suite, format_table, results_to_json, run_suite
 
-    check_output_file(args.json, "--json")
+    validate_output_file(args.json, "--json")
     toy = load_table_toy(args.toy) if args.toy else None
     label = os.path.basename(args.toy) if args.toy else None
     tasks = default_suite(seed=args.seed, quick=args.quick, toy=toy, label=label,

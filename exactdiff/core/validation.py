@@ -16,16 +16,16 @@ __all__ = [
     "as_probability_table",
     "as_table",
     "as_generator",
-    "check_time",
-    "check_lambda",
-    "check_total_noise",
-    "check_count",
-    "check_rng",
-    "check_positions",
-    "check_target_context",
+    "validate_time",
+    "validate_lambda",
+    "validate_total_noise",
+    "validate_count",
+    "validate_rng",
+    "validate_positions",
+    "validate_target_context",
     "as_token_array",
     "show_tokens",
-    "check_pseudo_count",
+    "validate_pseudo_count",
     "as_samples",
     "show_masked",
 ]
@@ -100,7 +100,7 @@ def _scalar(value, name):
     return float(arr)
 
 
-def check_time(t, name="t"):
+def validate_time(t, name="t"):
     """``t`` as a float after checking it is a finite time >= 0."""
     value = _scalar(t, name)
     if not np.isfinite(value) or value < 0:
@@ -108,7 +108,7 @@ def check_time(t, name="t"):
     return value
 
 
-def check_lambda(lam, name="lam"):
+def validate_lambda(lam, name="lam"):
     """``lam`` as a float after checking it is a masking level in [0, 1]."""
     value = _scalar(lam, name)
     if not (0.0 <= value <= 1.0):
@@ -116,7 +116,7 @@ def check_lambda(lam, name="lam"):
     return value
 
 
-def check_total_noise(sbar, name="sbar"):
+def validate_total_noise(sbar, name="sbar"):
     """``sbar`` as a float after checking it is a total noise σ̄ >= 0 (``inf`` allowed)."""
     value = _scalar(sbar, name)
     if not value >= 0:  # also rejects nan
@@ -124,7 +124,7 @@ def check_total_noise(sbar, name="sbar"):
     return value
 
 
-def check_count(n, name="n", minimum=1):
+def validate_count(n, name="n", minimum=1):
     """``n`` as an int after checking it is an integer >= ``minimum``."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         if not (isinstance(n, numbers.Real) and float(n).is_integer()):
@@ -134,7 +134,7 @@ def check_count(n, name="n", minimum=1):
     return int(n)
 
 
-def check_rng(rng, name="rng"):
+def validate_rng(rng, name="rng"):
     """A ``numpy.random.Generator``: ``rng`` itself, or one seeded with the integer ``rng``."""
     if isinstance(rng, np.random.Generator):
         return rng
@@ -143,7 +143,7 @@ def check_rng(rng, name="rng"):
     raise ValueError(f"`{name}` must be a numpy.random.Generator or an integer seed (got {rng!r}).")
 
 
-def check_positions(positions, L, name="positions"):
+def validate_positions(positions, L, name="positions"):
     """Distinct integer positions in 0..L−1, as a tuple in the given order."""
     raw = positions.tolist() if isinstance(positions, np.ndarray) else list(positions)
     if any(isinstance(i, (bool, np.bool_)) or not isinstance(i, numbers.Integral) for i in raw):
@@ -156,10 +156,10 @@ def check_positions(positions, L, name="positions"):
     return pos
 
 
-def check_target_context(L, target, context):
+def validate_target_context(L, target, context):
     """Validated (target, context): disjoint position tuples, the target not empty."""
-    target = check_positions(target, L, "target")
-    context = check_positions(() if context is None else context, L, "context")
+    target = validate_positions(target, L, "target")
+    context = validate_positions(() if context is None else context, L, "context")
     if not target:
         raise ValueError("`target` must hold at least one position (got none).")
     both = sorted(set(target) & set(context))
@@ -196,7 +196,7 @@ def finite_float(value, name):
     return value
 
 
-def check_pseudo_count(alpha, default, name="alpha"):
+def validate_pseudo_count(alpha, default, name="alpha"):
     """A finite additive-smoothing pseudo-count >= 0 (``default`` when ``alpha`` is None)."""
     alpha = default if alpha is None else _scalar(alpha, name)
     if not np.isfinite(alpha) or alpha < 0:
@@ -211,7 +211,7 @@ def as_samples(samples, N=None, name="samples", ndim=(2,)):
     if arr.ndim not in ndim or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"`{name}` must be a non-empty integer array with {' or '.join(map(str, ndim))} axes "
                          f"(got dtype {arr.dtype}, shape {arr.shape}).")
-    N = int(arr.max()) + 1 if N is None else check_count(N, "N")
+    N = int(arr.max()) + 1 if N is None else validate_count(N, "N")
     return as_token_array(arr, N, name, ndim=arr.ndim), N
 
 

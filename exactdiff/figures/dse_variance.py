@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from ..information import CorruptedScore, DenoiserScore, OracleScore, dse_moments_table
+from ..score import CorruptedScore, DenoiserScore, OracleScore, dse_moments_table
 from ..masked import CorruptedDenoiser, OracleDenoiser, estimator_moments
 from ..process import Geometric, LogLinear, absorbing, uniform
 from ..sequences import Distribution
@@ -24,8 +24,8 @@ from .style import save as _save
 
 __all__ = [
     "STUDY_PROCESSES",
-    "STUDY_METHODS",
-    "MASKED_METHODS",
+    "STUDY_LAWS",
+    "MASKED_LAWS",
     "study_models",
     "dse_variance_panel",
     "masked_variance_panel",
@@ -43,8 +43,8 @@ STUDY_PROCESSES = {
 }
 #: The end of the window, and SEDD's sampling cut-off (``sampling_eps``).
 T_END, T_CUT = 1.0, 1e-3
-#: The DSE estimators of each panel: (label, method, options), one quadrature pass.
-STUDY_METHODS = (
+#: The DSE estimators of each panel: (label, law, options), one quadrature pass.
+STUDY_LAWS = (
     ("uniform_t", "uniform_t", {}),
     ("uniform_t, t_min=1e-3", "uniform_t", {"t_min": T_CUT}),
     ("log_sigma, t_min=1e-3", "log_sigma", {"t_min": T_CUT}),
@@ -52,7 +52,7 @@ STUDY_METHODS = (
     ("power", "power", {}),
 )
 #: The masked estimators (``ed.estimator_moments``), at ε = 0 for the time integral.
-MASKED_METHODS = ("time_free", "k_dce", "time_integral")
+MASKED_LAWS = ("time_free", "k_dce", "time_integral")
 #: The imperfect models: tempered (T = 1.5) and mixed (ε = 0.1).
 EPSILON, TEMPERATURE = 0.1, 1.5
 
@@ -73,7 +73,7 @@ def _support(p0):
     return np.argwhere(np.asarray(p0.table) > 0)
 
 
-def dse_variance_panel(p0, kind, model_name, *, methods=STUDY_METHODS, x0s=None) -> dict:
+def dse_variance_panel(p0, kind, model_name, *, laws=STUDY_LAWS, x0s=None) -> dict:
     """Exact moments of every DSE estimator for every support sequence of p0 (one pass).
 
     Returns a dict: ``x0`` (m, L), ``nll``, ``limit`` (the model's DSE likelihood, the
@@ -84,7 +84,7 @@ def dse_variance_panel(p0, kind, model_name, *, methods=STUDY_METHODS, x0s=None)
     process = STUDY_PROCESSES[kind](p0.N)
     model = study_models(p0, process)[model_name]
     x0s = _support(p0) if x0s is None else np.asarray(x0s)
-    table = dse_moments_table(model, process, x0s, list(methods), T=T_END)
+    table = dse_moments_table(model, process, x0s, list(laws), T=T_END)
     moments = table["moments"]
     return dict(
         x0=x0s, nll=-np.log(np.asarray(p0.table)[tuple(x0s.T)]), process=process.name, schedule=repr(process.schedule),
@@ -105,7 +105,7 @@ def masked_variance_panel(p0, model_name, *, x0s=None) -> dict:
     if model_name == "imperfect":
         den = CorruptedDenoiser(den, EPSILON, TEMPERATURE)
     x0s = _support(p0) if x0s is None else np.asarray(x0s)
-    rows = {method: [estimator_moments(den, x0, method) for x0 in x0s] for method in MASKED_METHODS}
+    rows = {law: [estimator_moments(den, x0, law) for x0 in x0s] for law in MASKED_LAWS}
     return dict(x0=x0s, variance={k: np.array([m.variance for m in v]) for k, v in rows.items()},
                 means={k: np.array([m.mean for m in v]) for k, v in rows.items()}, moments=rows)
 
@@ -195,7 +195,7 @@ def dse_estimator_variance_figure(path="figures/dse_estimator_variance.png", *, 
             for name, v in curves:
                 color, marker, line = _STYLE.get(name, ("gray", ".", "-"))
                 v = v[order]
-                what = f"{name} (masked)" if name in MASKED_METHODS else ("q* (optimal)" if name == "optimal" else name)
+                what = f"{name} (masked)" if name in MASKED_LAWS else ("q* (optimal)" if name == "optimal" else name)
                 ax.plot(idx, np.where(np.isfinite(v), v, np.nan), line, color=color, lw=2 if name == "optimal" else 1.3,
                         marker=marker if np.isinf(v).any() else None, markevery=[],
                         label=f"{what}: median {_median_text(v)}")

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.special import entr
 
 from ..core.backend import namespace
-from .engines import check_positive_noise, prepare
+from .engines import validate_positive_noise, prepare
 
 __all__ = [
     "marginal",
@@ -151,7 +151,7 @@ def pointwise_kl_derivative(p0, process, t, *, engine="auto", at=None):
     Where the KL is infinite (x0 outside the support of p0 under an absorbing
     process) the derivative is reported as 0. By Theorem 3.1 this equals −mdse(x0, t).
     """
-    check_positive_noise(process, t)
+    validate_positive_noise(process, t)
     return pointwise("pointwise_kl_derivative", p0, process, t, engine, at)
 
 
@@ -170,7 +170,7 @@ def mutual_information(p0, process, t, *, engine="auto"):
 
 def mutual_information_derivative(p0, process, t, *, engine="auto"):
     """The exact d/dt I(x0; x_t) = E_{x0} d/dt KL; by Theorem 3.1 it equals −mdse(t)."""
-    check_positive_noise(process, t)
+    validate_positive_noise(process, t)
     return expectation("pointwise_kl_derivative", p0, process, t, engine)
 
 

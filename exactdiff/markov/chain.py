@@ -21,14 +21,15 @@ from ..core.validation import (
     SUM_ATOL,
     as_probability_table,
     as_token_array,
-    check_count,
-    check_positions,
-    check_rng,
-    check_target_context,
+    validate_count,
+    validate_positions,
+    validate_rng,
+    validate_target_context,
     show_masked,
     show_tokens,
 )
 from ..sequences import Distribution, SequenceSpace
+from ..sequences.masks import subset_of_pattern, subset_sizes
 from . import forward_backward as fb
 
 __all__ = ["MarkovChain", "MAX_SUBSETS", "STATIONARY_DENSE_MAX", "STATIONARY_MAX_ITER"]
@@ -183,7 +184,7 @@ class MarkovChain:
 
     def to_table(self, L: int) -> np.ndarray:
         """The exact law of the first L letters, shape (N,)*L (enumerates N^L states)."""
-        L = check_count(L, "L")
+        L = validate_count(L, "L")
         memory.refuse(2 * 8 * self.N**L, f"the law of L={L} letters (N^L = {self.N}^{L} states)")
         k = self.order
         if L <= k:
@@ -203,7 +204,7 @@ class MarkovChain:
         tokens = self._encode(x)
         k = self.order
         if len(tokens) < k:
-            return float(-self.log_marginal(tokens, range(len(tokens))))
+            return float(-self.log_subsequence(tokens, range(len(tokens))))
         with np.errstate(divide="ignore"):
             lp = np.log(self.initial[tuple(tokens[:k])])
             for j in range(k, len(tokens)):
@@ -220,8 +221,8 @@ class MarkovChain:
         (n = 1, e.g. millions of letters to fit a model on) letter by letter with
         ``bisect`` on plain lists, which is much faster than numpy calls per letter.
         """
-        rng = check_rng(rng)
-        n, L = check_count(n, "n"), check_count(L, "L")
+        rng = validate_rng(rng)
+        n, L = validate_count(n, "n"), validate_count(L, "L")
         N, k = self.N, self.order
         S = N**k
         cdf = np.cumsum(self.transitions.reshape(S, N), axis=1)
@@ -267,7 +268,7 @@ class MarkovChain:
             visible = np.concatenate([visible, np.zeros(visible.shape[:-1] + (pad,), dtype=bool)], axis=-1)
         return tokens, visible
 
-    def log_marginal(self, x, visible) -> float:
+    def log_subsequence(self, x, visible) -> float:
         """Exact log p0(x^U): the letters of ``x`` at the positions ``visible``, all
         other positions summed out (one scaled forward pass of window messages, no
         enumeration).
@@ -277,7 +278,7 @@ class MarkovChain:
         x : str or sequence of int, length L
             The sequence; letters outside U are ignored.
         visible : iterable of int
-            The positions U ⊆ {0..L−1}. ``log_marginal(x, range(L)) == -nll(x)``.
+            The positions U ⊆ {0..L−1}. ``log_subsequence(x, range(L)) == -nll(x)``.
 
         Returns
         -------
@@ -285,15 +286,15 @@ class MarkovChain:
             log p0(x^U) in nats; ``0.0`` for U = ∅ and ``-inf`` for an impossible x^U.
         """
         tokens = self._encode(x)
-        U = check_positions(visible, len(tokens), "visible")
+        U = validate_positions(visible, len(tokens), "visible")
         if not U:
             return 0.0
         mask = np.zeros(len(tokens), dtype=bool)
         mask[list(U)] = True
         tokens, mask = self._padded(tokens, mask)
-        return float(fb.log_marginals(self._tensors, tokens[None], mask[None])[0])
+        return float(fb.log_subsequences(self._tensors, tokens[None], mask[None])[0])
 
-    def log_marginals(self, x, visible) -> np.ndarray:
+    def log_subsequences(self, x, visible) -> np.ndarray:
         """Exact log p0(x_b^{U_b}) for a batch of rows, each with its own letters and
         visible set (one forward pass of window messages for the whole batch).
 
@@ -313,13 +314,13 @@ class MarkovChain:
         --------
         >>> import numpy as np
         >>> chain = MarkovChain(np.array([[0.9, 0.1], [0.2, 0.8]]))
-        >>> out = chain.log_marginals(np.array([[0, 1, 1]]), np.array([[True, False, True]]))
-        >>> bool(abs(out[0] - chain.log_marginal((0, 1, 1), [0, 2])) < 1e-15)
+        >>> out = chain.log_subsequences(np.array([[0, 1, 1]]), np.array([[True, False, True]]))
+        >>> bool(abs(out[0] - chain.log_subsequence((0, 1, 1), [0, 2])) < 1e-15)
         True
         """
         x = as_token_array(x, self.N, "x")
         vis = self._mask_array(visible, x.shape, "visible")
-        return fb.log_marginals(self._tensors, *self._padded(x, vis))
+        return fb.log_subsequences(self._tensors, *self._padded(x, vis))
 
     @staticmethod
     def _mask_array(masks, shape, name):
@@ -411,8 +412,8 @@ class MarkovChain:
         """
         tokens = self._encode(x)
         L = len(tokens)
-        (i,) = check_positions([i], L, "i")
-        U = check_positions(visible, L, "visible")
+        (i,) = validate_positions([i], L, "i")
+        U = validate_positions(visible, L, "visible")
         if i in U:
             raise ValueError(f"`i`={i} is in `visible`: the conditional of a visible position is undefined here.")
         row = np.full(L, self.N)
@@ -468,7 +469,7 @@ class MarkovChain:
         """(padded tokens, roles, n) for the subset tables, after the guards."""
         tokens = self._encode(x)
         L = len(tokens)
-        T, C = check_target_context(L, range(L) if target is None else target, context)
+        T, C = validate_target_context(L, range(L) if target is None else target, context)
         n = len(T)
         if 2**n - 1 > max_subsets:
             raise ValueError(
@@ -519,7 +520,7 @@ class MarkovChain:
             ``ValueError`` when p0(x^C) = 0 (the conditionals are undefined).
         """
         padded, roles, n = self._subset_setup(x, target, context, max_subsets)
-        if fb.log_marginals(self._tensors, padded[None], (roles != fb.HIDDEN)[None])[0] == -np.inf:
+        if fb.log_subsequences(self._tensors, padded[None], (roles != fb.HIDDEN)[None])[0] == -np.inf:
             return np.full(n, np.inf)
         return fb.subset_terms(self._tensors, padded, roles)
 
@@ -549,7 +550,7 @@ class MarkovChain:
         losses : ndarray, shape (2^{|T|},)
             ℓ(m) for the masks in lexicographic order over the sorted target positions,
             True = masked and the first target position varying slowest (the order of
-            :func:`exactdiff.masked.mask_patterns`); ``inf`` where the masked letters
+            pattern order (:mod:`exactdiff.sequences.masks`)); ``inf`` where the masked letters
             are impossible given the rest, ``nan`` where the visible letters are.
         n_masked : ndarray, shape (2^{|T|},)
             |m| of each mask.
@@ -566,11 +567,11 @@ class MarkovChain:
         """
         padded, roles, n = self._subset_setup(x, target, context, max_subsets)
         ell = fb.subset_losses(fb.subset_log_z(self._tensors, padded, roles))
-        return ell[fb.pattern_order(n)], fb.subset_sizes(n)
+        return ell[subset_of_pattern(n)], subset_sizes(n)
 
     def _check_context(self, tokens, C):
         """Raise ``ValueError`` naming the context when p0(x^C) = 0."""
-        if C and self.log_marginal(tokens, C) == -np.inf:
+        if C and self.log_subsequence(tokens, C) == -np.inf:
             row = np.full(len(tokens), self.N)
             row[list(C)] = tokens[list(C)]
             raise ValueError(f"the context {self._describe(row)} (_ = not in the context) has probability 0 "
@@ -578,11 +579,11 @@ class MarkovChain:
 
     def exact_conditional_nll(self, x, target, context) -> float:
         """−log p0(x^T | x^C) = −log p0(x^{T ∪ C}) + log p0(x^C), by two forward passes
-        (:meth:`log_marginal`); the independent route for the Corollary 4.3 subset sum.
+        (:meth:`log_subsequence`); the independent route for the Corollary 4.3 subset sum.
 
         Raises ``ValueError`` if p0(x^C) = 0, naming the context.
         """
         tokens = self._encode(x)
-        T, C = check_target_context(len(tokens), target, context)
+        T, C = validate_target_context(len(tokens), target, context)
         self._check_context(tokens, C)
-        return float(self.log_marginal(tokens, C) - self.log_marginal(tokens, T + C))
+        return float(self.log_subsequence(tokens, C) - self.log_subsequence(tokens, T + C))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.validation import as_samples, check_count, check_pseudo_count
+from ..core.validation import as_samples, validate_count, validate_pseudo_count
 from .chain import MarkovChain
 
 __all__ = ["count_transitions", "fit_markov_chain"]
@@ -17,7 +17,7 @@ def count_transitions(sequences, N: int, order: int) -> np.ndarray:
     transition spans two rows).
     """
     seqs, N = as_samples(sequences, N, "sequences", ndim=(1, 2))
-    k = check_count(order, "order")
+    k = validate_count(order, "order")
     seqs = np.atleast_2d(seqs)
     if seqs.shape[1] <= k:
         raise ValueError(f"`sequences` must be longer than `order`={k} (got length {seqs.shape[1]}).")
@@ -41,7 +41,7 @@ def fit_markov_chain(sequences, N: int, order: int, alpha: float | None = None,
     """
     counts = count_transitions(sequences, N, order)
     N = counts.shape[0]
-    alpha = check_pseudo_count(alpha, 1.0 / N)
+    alpha = validate_pseudo_count(alpha, 1.0 / N)
     num = counts + alpha
     den = num.sum(axis=-1, keepdims=True)
     T = np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0 / N)

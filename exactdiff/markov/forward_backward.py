@@ -69,20 +69,20 @@ import math
 
 import numpy as np
 
+from ..sequences.masks import subset_sizes
+
 
 __all__ = [
     "ChainTensors",
     "FullStep",
     "chain_tensors",
-    "log_marginals",
+    "log_subsequences",
     "log_conditionals",
     "posteriors",
     "subset_log_z",
     "subset_losses",
     "subset_terms",
-    "subset_sizes",
     "subset_table_bytes",
-    "pattern_order",
     "HIDDEN",
     "VISIBLE",
     "FREE",
@@ -217,15 +217,6 @@ def chain_tensors(transitions: np.ndarray, initial: np.ndarray) -> ChainTensors:
 # Windows: a window of m consecutive positions has one bit per position (1 = hidden),
 # oldest first; its factor is a dense array over the hidden letters in C order.
 # ---------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=32)
-def subset_sizes(n: int) -> np.ndarray:
-    """|J| (the number of set bits) of every J in 0..2^n − 1, shape (2^n,), read-only."""
-    J = np.arange(2**n, dtype=np.uint32)
-    out = np.unpackbits(J.view(np.uint8).reshape(-1, 4), axis=1).sum(axis=1).astype(np.int64)
-    out.setflags(write=False)
-    return out
-
-
 @functools.lru_cache(maxsize=None)
 def _grid(N: int, bits: tuple) -> tuple:
     """(strides of the m positions, flat offsets of the hidden grid) in an N^m table."""
@@ -539,7 +530,7 @@ def _forward_one(ct: ChainTensors, tokens, hidden) -> float:
     return total
 
 
-def log_marginals(ct: ChainTensors, tokens, visible) -> np.ndarray:
+def log_subsequences(ct: ChainTensors, tokens, visible) -> np.ndarray:
     """log p(x_b^{V_b}) for every row: one forward pass of window messages.
 
     Parameters
@@ -557,8 +548,10 @@ def log_marginals(ct: ChainTensors, tokens, visible) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
+
+from ..sequences.masks import subset_sizes
     >>> ct = chain_tensors(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([2 / 3, 1 / 3]))
-    >>> out = log_marginals(ct, np.array([[0, 1, 1], [0, 0, 1]]), np.array([[1, 0, 1], [1, 1, 1]], bool))
+    >>> out = log_subsequences(ct, np.array([[0, 1, 1], [0, 0, 1]]), np.array([[1, 0, 1], [1, 1, 1]], bool))
     >>> bool(np.allclose(np.exp(out), [2 / 3 * (0.9 * 0.1 + 0.1 * 0.8), 2 / 3 * 0.9 * 0.1], rtol=1e-14, atol=0))
     True
     """
@@ -577,7 +570,7 @@ def log_conditionals(ct: ChainTensors, tokens, visible):
         At hidden positions the log-conditional of the row's letter there (−inf where that
         conditional is 0); 0 at visible positions; ``nan`` at the hidden positions of a
         row whose visible letters have probability 0 (undefined).
-    log_marginal : ndarray, shape (b,)
+    log_subsequence : ndarray, shape (b,)
     """
     logZ, logp, _ = _rows(ct, tokens, visible, "log")
     return logp, logZ
@@ -667,6 +660,8 @@ def subset_log_z(ct: ChainTensors, tokens, roles, *, n_left=None) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
+
+from ..sequences.masks import subset_sizes
     >>> P, pi = np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([2 / 3, 1 / 3])
     >>> ct = chain_tensors(P, pi)
     >>> log_z = subset_log_z(ct, [0, 1, 1], np.array([VISIBLE, FREE, FREE]))   # C = {0}, T = {1, 2}
@@ -788,20 +783,6 @@ def subset_losses(log_z) -> np.ndarray:
             hi = (slice(None),) * (n - 1 - q) + (1,)
             ell[lo] += z[lo] - z[hi]
     return ell.ravel()
-
-
-@functools.lru_cache(maxsize=32)
-def pattern_order(n: int) -> np.ndarray:
-    """The subset index J (bit q ⇔ target q visible) of every mask pattern p of
-    :func:`exactdiff.masked.mask_patterns` (n) (True = masked, the first target varying
-    slowest: bit n−1−q of p ⇔ target q masked), shape (2^n,): ``table[pattern_order(n)]``
-    puts a table over J in mask-pattern order."""
-    p = np.arange(2**n, dtype=np.int64)
-    J = np.zeros(2**n, dtype=np.int64)
-    for q in range(n):
-        J |= (1 - ((p >> (n - 1 - q)) & 1)) << q
-    J.setflags(write=False)
-    return J
 
 
 def subset_terms(ct: ChainTensors, tokens, roles) -> np.ndarray:

@@ -10,10 +10,13 @@
 - :mod:`~exactdiff.masked.laws`: mask laws (the law of the unmasked set and how a draw
   aggregates), their exact moments, the flawed laws of published evaluation code, and a
   goodness-of-fit test for mask samplers;
+- :mod:`~exactdiff.masked.time_integral`: the time-integral law over any window of λ
+  (normalised or not, stratified or not), with exact moments;
 - :mod:`~exactdiff.masked.estimators`: Monte Carlo estimators and their exact moments.
 """
 
-from .dce import dce_integral, dce_loss, expected_dce, mask_patterns
+from ..sequences.masks import mask_patterns
+from .dce import dce_integral, dce_loss, expected_dce
 from .denoisers import (
     CorruptedDenoiser,
     EmpiricalDenoiser,
@@ -23,19 +26,22 @@ from .denoisers import (
     empirical_table,
     evaluate_denoiser,
 )
+from ..core.results import Estimate, EstimatorMoments
 from .estimators import (
-    Estimate,
-    EstimatorMoments,
+    LAWS,
     estimate_conditional_nll,
     estimate_log_ratio,
     estimate_nll,
     estimator_moments,
     log_ratio_moments,
     mask_losses,
+    moments_from_losses,
+    resolve_law,
 )
 from .laws import LAW_NAMES, GoodnessOfFit, MaskLaw, flawed_law_means, goodness_of_fit
 from .likelihood import conditional_nll, exact_conditional_nll, log_ratio_expectation, time_free_nll
-from .optimal import masked_marginal, mdce, mdce_integral, optimal_denoiser_table, subset_sums, visible_marginal_table
+from .time_integral import TimeIntegralLaw
+from .optimal import masked_marginal, mdce, mdce_integral, optimal_denoiser_table, subset_sums, visible_table
 from .weights import harmonic_number, subset_weight, time_free_weights, unmasked_size_law
 
 __all__ = [
@@ -45,6 +51,7 @@ __all__ = [
     "EstimatorMoments",
     "GoodnessOfFit",
     "LAW_NAMES",
+    "LAWS",
     "MarkovDenoiser",
     "MaskLaw",
     "OracleDenoiser",
@@ -66,6 +73,9 @@ __all__ = [
     "log_ratio_expectation",
     "log_ratio_moments",
     "mask_losses",
+    "moments_from_losses",
+    "resolve_law",
+    "TimeIntegralLaw",
     "mask_patterns",
     "masked_marginal",
     "mdce",
@@ -76,5 +86,5 @@ __all__ = [
     "time_free_nll",
     "time_free_weights",
     "unmasked_size_law",
-    "visible_marginal_table",
+    "visible_table",
 ]

@@ -12,29 +12,23 @@ kernel, so both expectations are finite sums over the 2^L masks of x0.
 
 from __future__ import annotations
 
-import itertools
 
 import numpy as np
 from scipy.special import betainc
 
-from ..core.validation import as_token_array, check_count, check_lambda
+from ..core.validation import as_token_array, validate_count, validate_lambda
+from ..sequences.masks import mask_patterns
 from .denoisers import evaluate_denoiser
 from .weights import subset_weight
 
-__all__ = ["mask_patterns", "dce_loss", "expected_dce", "dce_integral"]
-
-
-def mask_patterns(L: int) -> np.ndarray:
-    """All 2^L mask patterns as a boolean array (2^L, L), True = masked (the first
-    position varies slowest)."""
-    return np.array(list(itertools.product([False, True], repeat=check_count(L, "L"))), dtype=bool)
+__all__ = ["dce_loss", "expected_dce", "dce_integral"]
 
 
 def _vocabulary(denoiser, N):
     N = getattr(denoiser, "N", None) if N is None else N
     if N is None:
         raise ValueError("`N` is required when the denoiser has no attribute N.")
-    return check_count(N, "N")
+    return validate_count(N, "N")
 
 
 def dce_loss(denoiser, x0, x, *, N=None) -> np.ndarray:
@@ -72,7 +66,7 @@ def _losses_per_pattern(denoiser, x0, N):
 def expected_dce(denoiser, lam, x0, *, N=None) -> np.ndarray:
     """E_{x_λ | x0} ℓ_DCE(x0, x_λ, c) for each x0 of the batch (B, L), by enumerating
     masks: Σ_m λ^{|m|}(1 − λ)^{L−|m|} ℓ(m)."""
-    lam = check_lambda(lam)
+    lam = validate_lambda(lam)
     N = _vocabulary(denoiser, N)
     losses, m = _losses_per_pattern(denoiser, x0, N)
     L = np.atleast_2d(x0).shape[1]
@@ -87,7 +81,7 @@ def dce_integral(denoiser, x0, *, N=None, Lambda=1.0) -> np.ndarray:
     1/λ is B(m, L−m+1)·I_Λ(m, L−m+1) (B(m, L−m+1) is the subset weight of the L − m
     unmasked positions); the unmasked pattern has loss 0.
     """
-    Lambda = check_lambda(Lambda, "Lambda")
+    Lambda = validate_lambda(Lambda, "Lambda")
     N = _vocabulary(denoiser, N)
     losses, m = _losses_per_pattern(denoiser, x0, N)
     L = np.atleast_2d(x0).shape[1]

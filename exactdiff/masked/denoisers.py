@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.validation import SUM_ATOL, as_samples, as_table, as_token_array, check_pseudo_count, show_masked
+from ..core.validation import SUM_ATOL, as_samples, as_table, as_token_array, validate_pseudo_count, show_masked
 from ..markov import MarkovChain, fit_markov_chain
 from .optimal import optimal_denoiser_table
 
@@ -181,7 +181,7 @@ def empirical_table(samples, N: int | None = None, alpha: float | None = None) -
 def empirical_pseudo_count(alpha, N, L):
     """α of :func:`empirical_table`: ``alpha`` checked, or the default 1/N^L (one
     pseudo-observation spread uniformly over V^L)."""
-    return check_pseudo_count(alpha, float(N) ** -L)
+    return validate_pseudo_count(alpha, float(N) ** -L)
 
 
 class EmpiricalDenoiser(OracleDenoiser):
@@ -244,7 +244,7 @@ class MarkovDenoiser(OracleDenoiser):
 
     def __init__(self, sequences, N: int, order: int, alpha: float | None = None,
                  alphabet: str | None = None):
-        self.alpha = check_pseudo_count(alpha, 1.0 / N)
+        self.alpha = validate_pseudo_count(alpha, 1.0 / N)
         self.chain = fit_markov_chain(sequences, N, order, self.alpha, alphabet)
         super().__init__(self.chain)
 

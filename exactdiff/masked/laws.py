@@ -23,15 +23,18 @@ the summed loss of the mask m = T ∖ U (:func:`~exactdiff.masked.mask_losses`) 
 with P(m) = size_probs[n − a] / C(n, a) for a size law. Named laws (H_n = Σ_{j ≤ n} 1/j;
 MATH.md, "Mask laws in published evaluation code"):
 
-=================  ==============================================  =========  =====
-name               size_probs[u], u = |U|                          aggregate  scale
-=================  ==============================================  =========  =====
-``time_free``      1 / ((n − u) H_n), u = 0..n−1 (Theorem 4.1)     sum        H_n
-``k_dce``          1 / n, u = 0..n−1 (a = n − u uniform on 1..n)   mean       n
-``no_empty``       1 / ((n − u) H_{n−1}), u = 1..n−1 (flawed)      sum        H_n
-``mean``           as ``time_free`` (flawed)                       mean       H_n
-``no_empty_mean``  as ``no_empty`` (both flaws)                    mean       H_n
-=================  ==============================================  =========  =====
+=========================  ==============================================  =========  =====
+name                       size_probs[u], u = |U|                          aggregate  scale
+=========================  ==============================================  =========  =====
+``time_free``              1 / ((n − u) H_n), u = 0..n−1 (Theorem 4.1)     sum        H_n
+``k_dce``                  1 / n, u = 0..n−1 (a = n − u uniform on 1..n)   mean       n
+``no_empty``               1 / ((n − u) H_{n−1}), u = 1..n−1 (flawed)      sum        H_n
+``token_mean``             as ``time_free`` (flawed)                       mean       H_n
+``no_empty_token_mean``    as ``no_empty`` (both flaws)                    mean       H_n
+=========================  ==============================================  =========  =====
+
+The masked time-integral law (λ uniform on a window) is
+:class:`~exactdiff.masked.time_integral.TimeIntegralLaw`, named ``time_integral``.
 
 ``time_free`` and ``k_dce`` are unbiased: E[D] = Σ_u B(n − u, u + 1) h_u = −log p0(x^T | x^C)
 for the optimal denoiser, with h_u = Σ_{|U|=u} ℓ (Corollary 4.3). The flawed laws have
@@ -41,13 +44,13 @@ the closed forms (:func:`flawed_law_means`)
 
     E_{\\text{no\\_empty}} = \\frac{H_n}{H_{n-1}}\\Big(\\text{NLL} - \\frac{h_0}{n}\\Big), \\quad
     \\text{bias} = \\frac{\\text{NLL} - H_n h_0}{n H_{n-1}}, \\qquad
-    E_{\\text{mean}} = \\sum_{u<n} \\frac{B(n-u, u+1)\\, h_u}{n - u}, \\qquad
-    E_{\\text{no\\_empty\\_mean}} = \\frac{H_n}{H_{n-1}} \\sum_{u=1}^{n-1} \\frac{B(n-u, u+1)\\, h_u}{n - u}.
+    E_{\\text{token\\_mean}} = \\sum_{u<n} \\frac{B(n-u, u+1)\\, h_u}{n - u}, \\qquad
+    E_{\\text{no\\_empty\\_token\\_mean}} = \\frac{H_n}{H_{n-1}} \\sum_{u=1}^{n-1} \\frac{B(n-u, u+1)\\, h_u}{n - u}.
 
 The weights come from :mod:`exactdiff.masked.weights` (H_n, B(n − m, m + 1)).
 
 Masks here are boolean with True = masked, and a table over all 2^n masks is in the
-order of :func:`~exactdiff.masked.mask_patterns` (the first target position varies
+order of :func:`~exactdiff.sequences.masks.mask_patterns` (the first target position varies
 slowest), the order of :func:`~exactdiff.masked.mask_losses`.
 """
 
@@ -59,27 +62,13 @@ import math
 
 import numpy as np
 
-from ..core.validation import SUM_ATOL, check_count, check_rng
-from ..markov.forward_backward import subset_sizes
+from ..core.validation import SUM_ATOL, validate_count, validate_rng
+from ..sequences.masks import MAX_MASK_BITS, pattern_sizes, patterns_to_masks, subset_sizes
 from .weights import harmonic_number, subset_weight, unmasked_size_law
 
-__all__ = ["MaskLaw", "LAW_NAMES", "uniform_masks", "flawed_law_means", "goodness_of_fit", "GoodnessOfFit",
-           "pattern_sizes", "MAX_SUBSET_BITS"]
-
-#: Largest n for which a law keeps a table over all 2^n masks (explicit subset laws,
-#: pattern draws for table lookups).
-MAX_SUBSET_BITS = 24
+__all__ = ["MaskLaw", "LAW_NAMES", "flawed_law_means", "goodness_of_fit", "GoodnessOfFit"]
 
 AGGREGATES = ("sum", "mean")
-
-
-def pattern_sizes(n: int) -> np.ndarray:
-    """Number of masked positions of every mask of :func:`~exactdiff.masked.mask_patterns`
-    (n) — the number of set bits of its index — shape (2^n,), read-only."""
-    n = check_count(n, "n")
-    if n > MAX_SUBSET_BITS:
-        raise ValueError(f"`n`={n} would need a table over 2^{n} masks (at most 2^{MAX_SUBSET_BITS}).")
-    return subset_sizes(n)
 
 
 @functools.lru_cache(maxsize=32)
@@ -97,11 +86,6 @@ def uniform_masks(masked, n: int, rng) -> np.ndarray:
     masked = np.asarray(masked)
     ranks = rng.random((masked.size, n)).argsort(axis=1).argsort(axis=1)
     return ranks < masked[:, None]
-
-
-def _bits_of(patterns: np.ndarray, n: int) -> np.ndarray:
-    """Masks (…, n) of pattern indices of :func:`~exactdiff.masked.mask_patterns` order."""
-    return ((np.asarray(patterns)[..., None] >> np.arange(n - 1, -1, -1)) & 1).astype(bool)
 
 
 def _probabilities(p, name, length=None):
@@ -133,7 +117,7 @@ class MaskLaw:
         The factor of one draw (H_n for the time-free law).
     subset_probs : array_like, shape (2^n,), optional
         Instead of ``size_probs``: the probability of every mask, in the order of
-        :func:`~exactdiff.masked.mask_patterns` (True = masked; n ≤ 24).
+        :func:`~exactdiff.sequences.masks.mask_patterns` (True = masked; n ≤ 24).
     name : str, optional
         A label for reports (a named law's name by default; otherwise ``"custom"``).
 
@@ -171,8 +155,8 @@ class MaskLaw:
         if subset_probs is not None:
             sp = np.asarray(subset_probs, dtype=np.float64)
             n = int(round(math.log2(sp.size))) if sp.ndim == 1 and sp.size >= 2 else -1
-            if n < 1 or sp.size != 2**n or n > MAX_SUBSET_BITS:
-                raise ValueError(f"`subset_probs` must have shape (2^n,) with 1 <= n <= {MAX_SUBSET_BITS}, "
+            if n < 1 or sp.size != 2**n or n > MAX_MASK_BITS:
+                raise ValueError(f"`subset_probs` must have shape (2^n,) with 1 <= n <= {MAX_MASK_BITS}, "
                                  f"one entry per mask of mask_patterns(n) (got shape {sp.shape}).")
             sp = _probabilities(sp, "subset_probs", 2**n)
             sizes = pattern_sizes(n)
@@ -195,42 +179,42 @@ class MaskLaw:
 
     # -- named laws ------------------------------------------------------------------------
     @classmethod
-    def time_free(cls, n: int) -> "MaskLaw":
+    def time_free(cls, n: int) -> MaskLaw:
         """Theorem 4.1 / Corollary 4.3: P(|U| = u) = 1/((n − u) H_n), u < n; sum; scale H_n."""
-        n = check_count(n, "n")
+        n = validate_count(n, "n")
         return cls(np.append(unmasked_size_law(n), 0.0), "sum", harmonic_number(n), name="time_free")
 
     @classmethod
-    def k_dce(cls, n: int) -> "MaskLaw":
+    def k_dce(cls, n: int) -> MaskLaw:
         """k-DCE: a = n − |U| masked, uniform on 1..n; one draw (n/a) ℓ = n · mean; unbiased."""
-        n = check_count(n, "n")
+        n = validate_count(n, "n")
         return cls(np.append(np.full(n, 1.0 / n), 0.0), "mean", float(n), name="k_dce")
 
     @classmethod
-    def no_empty(cls, n: int) -> "MaskLaw":
+    def no_empty(cls, n: int) -> MaskLaw:
         """Flawed: |U| on 1..n−1 with P ∝ 1/(n − u) (never the fully masked set), still
         multiplied by H_n. Needs n ≥ 2."""
-        n = check_count(n, "n", 2)
+        n = validate_count(n, "n", 2)
         p = np.zeros(n + 1)
         p[1:n] = unmasked_size_law(n)[1:] * harmonic_number(n) / harmonic_number(n - 1)
         return cls(p, "sum", harmonic_number(n), name="no_empty")
 
     @classmethod
-    def mean(cls, n: int) -> "MaskLaw":
+    def token_mean(cls, n: int) -> MaskLaw:
         """Flawed: the time-free size law, but the loss averaged over the masked positions
-        instead of summed, times H_n."""
+        (a per-token mean) instead of summed, times H_n."""
         law = cls.time_free(n)
-        return cls(law.size_probs, "mean", law.scale, name="mean")
+        return cls(law.size_probs, "mean", law.scale, name="token_mean")
 
     @classmethod
-    def no_empty_mean(cls, n: int) -> "MaskLaw":
-        """Both flaws (:meth:`no_empty` sizes, :meth:`mean` aggregate): the mask law of a
-        published OOD evaluation script."""
+    def no_empty_token_mean(cls, n: int) -> MaskLaw:
+        """Both flaws (:meth:`no_empty` sizes, :meth:`token_mean` aggregate): the mask law of
+        a published OOD evaluation script."""
         law = cls.no_empty(n)
-        return cls(law.size_probs, "mean", law.scale, name="no_empty_mean")
+        return cls(law.size_probs, "mean", law.scale, name="no_empty_token_mean")
 
     @classmethod
-    def named(cls, name: str, n: int) -> "MaskLaw":
+    def named(cls, name: str, n: int) -> MaskLaw:
         """The named law ``name`` (one of :data:`LAW_NAMES`) over n positions."""
         if name not in LAW_NAMES:
             raise ValueError(f"`name` must be one of {set(LAW_NAMES)} (got {name!r}).")
@@ -255,7 +239,7 @@ class MaskLaw:
         return self.size_probs[self.n - a] / counts * self.factor(a) ** int(r)
 
     def pattern_weights(self, r: int) -> np.ndarray:
-        """P(m) f(|m|)^r for every mask m of :func:`~exactdiff.masked.mask_patterns` (n),
+        """P(m) f(|m|)^r for every mask m of :func:`~exactdiff.sequences.masks.mask_patterns` (n),
         shape (2^n,), read-only: E[D^r] = Σ_m pattern_weights(r)[m] ℓ(m)^r."""
         r = int(r)
         if r not in self._weights:
@@ -301,16 +285,31 @@ class MaskLaw:
 
     def draw(self, count: int, rng) -> np.ndarray:
         """``count`` masks drawn from the law, shape (count, n), True = masked."""
-        count = check_count(count, "count")
-        rng = check_rng(rng)
+        count = validate_count(count, "count")
+        rng = validate_rng(rng)
         if self.subset_probs is not None:
-            return _bits_of(rng.choice(2**self.n, size=count, p=self.subset_probs), self.n)
+            return patterns_to_masks(rng.choice(2**self.n, size=count, p=self.subset_probs), self.n)
         return uniform_masks(self._masked_counts(count, rng), self.n, rng)
 
+    def sample(self, count: int, rng):
+        """``count`` draws: (masks (count, n), True = masked; the multiplier f(|m|) of each),
+        one estimator draw being D = f(|m|)·ℓ(m)."""
+        masks = self.draw(count, rng)
+        return masks, self.factor(masks.sum(axis=1))
+
+    def cutoff_bias(self, losses) -> float:
+        """0: a mask law has no time window (its bias, if any, is its law's)."""
+        return 0.0
+
+    def mean_variance(self, losses, count: int) -> float:
+        """The exact variance of the mean of ``count`` independent draws."""
+        m1, m2 = self.raw_moments(losses, (1, 2))
+        return max(m2 - m1 * m1, 0.0) / int(count) if math.isfinite(m2) else math.inf
+
     def draw_patterns(self, shape, rng) -> np.ndarray:
-        """Mask indices (in :func:`~exactdiff.masked.mask_patterns` order) drawn from the
+        """Mask indices (in :func:`~exactdiff.sequences.masks.mask_patterns` order) drawn from the
         law, any shape: for looking draws up in a table of ℓ over all masks (n ≤ 24)."""
-        rng = check_rng(rng)
+        rng = validate_rng(rng)
         if self.subset_probs is not None:
             return rng.choice(2**self.n, size=shape, p=self.subset_probs)
         pool, offsets = _pool(self.n)
@@ -333,7 +332,7 @@ class MaskLaw:
 
 
 #: The named laws (:meth:`MaskLaw.named`).
-LAW_NAMES = ("time_free", "k_dce", "no_empty", "mean", "no_empty_mean")
+LAW_NAMES = ("time_free", "k_dce", "no_empty", "token_mean", "no_empty_token_mean")
 
 
 def flawed_law_means(h, nll: float) -> dict:
@@ -352,11 +351,11 @@ def flawed_law_means(h, nll: float) -> dict:
     u = np.arange(n)
     B = subset_weight(n, u)
     Hn = harmonic_number(n)
-    out = {"time_free": float(B @ h), "k_dce": float(B @ h), "mean": float((B / (n - u)) @ h)}
+    out = {"time_free": float(B @ h), "k_dce": float(B @ h), "token_mean": float((B / (n - u)) @ h)}
     if n >= 2:
         ratio = Hn / harmonic_number(n - 1)
         out["no_empty"] = float(ratio * (nll - h[0] / n))
-        out["no_empty_mean"] = float(ratio * ((B / (n - u))[1:] @ h[1:]))
+        out["no_empty_token_mean"] = float(ratio * ((B / (n - u))[1:] @ h[1:]))
         out["no_empty_bias"] = float((nll - Hn * h[0]) / (n * harmonic_number(n - 1)))
     return out
 
@@ -431,8 +430,8 @@ def goodness_of_fit(sampler, law: MaskLaw, *, draws: int = 20_000, rng=0) -> Goo
     """
     if not isinstance(law, MaskLaw):
         raise ValueError(f"`law` must be a MaskLaw (got {type(law).__name__}).")
-    draws = check_count(draws, "draws", 2)
-    rng = check_rng(rng)
+    draws = validate_count(draws, "draws", 2)
+    rng = validate_rng(rng)
     if not callable(sampler):
         raise ValueError(f"`sampler` must be a callable (rng, count) -> masks (got {type(sampler).__name__}).")
     masks = np.asarray(sampler(rng, draws))
@@ -447,7 +446,7 @@ def goodness_of_fit(sampler, law: MaskLaw, *, draws: int = 20_000, rng=0) -> Goo
     a = masks.sum(axis=1)
     size_obs = np.bincount(law.n - a, minlength=law.n + 1).astype(np.float64)
     s_stat, s_p, s_dof, s_note = _chisquare(size_obs, law.size_probs * draws)
-    if law.n <= MAX_SUBSET_BITS:
+    if law.n <= MAX_MASK_BITS:
         expected = law.pattern_weights(0) * draws  # P(m) for every mask
         live = expected > 0
         if expected[live].min() >= 5:

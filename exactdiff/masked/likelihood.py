@@ -18,10 +18,10 @@ import itertools
 
 import numpy as np
 
-from ..core.validation import as_table, check_target_context, show_tokens
+from ..core.validation import as_table, validate_target_context, show_tokens
 from ..markov import MarkovChain
 from ..sequences import SequenceSpace
-from .optimal import subset_marginals
+from .optimal import subset_tables
 from .weights import harmonic_number, subset_weight
 
 __all__ = [
@@ -40,19 +40,19 @@ class _TableMarginals:
         self.L = self.table.ndim
         self.alphabet = getattr(p0, "alphabet", None)
         self.space = SequenceSpace(self.table.shape[0], self.L, alphabet=self.alphabet)
-        self.marginals = subset_marginals(self.table)
+        self.marginals = subset_tables(self.table)
 
     def tokens(self, x):
         return self.space.encode(x)
 
-    def log_marginal(self, x, U_bits: int) -> float:
+    def log_subsequence(self, x, U_bits: int) -> float:
         """log p0(x^U) (``-inf`` where it is 0)."""
         idx = tuple(v if U_bits >> a & 1 else 0 for a, v in enumerate(x))
         with np.errstate(divide="ignore"):
             return float(np.log(self.marginals[U_bits][idx]))
 
-    def check_context(self, x, C):
-        if C and self.log_marginal(x, _bits(C)) == -np.inf:
+    def validate_context(self, x, C):
+        if C and self.log_subsequence(x, _bits(C)) == -np.inf:
             shown = ", ".join(f"x^{j}={show_tokens([x[j]], self.alphabet)}" for j in C)
             raise ValueError(f"the context ({shown}) has probability 0 under p0: p0(x^T | x^C) is undefined.")
 
@@ -69,8 +69,8 @@ def _subset_terms(cond, x, target, context):
     for size in range(n):
         for J in itertools.combinations(target, size):
             vis = C | _bits(J)
-            base = cond.log_marginal(x, vis)
-            h[size] += sum(base - cond.log_marginal(x, vis | 1 << i) for i in target if i not in J)
+            base = cond.log_subsequence(x, vis)
+            h[size] += sum(base - cond.log_subsequence(x, vis | 1 << i) for i in target if i not in J)
     return h
 
 
@@ -135,9 +135,9 @@ def conditional_nll(p0, x, target, context) -> float:
         return float("inf") if np.isinf(h).any() else _weighted(h)
     cond = _TableMarginals(p0)
     tokens = cond.tokens(x)
-    target, context = check_target_context(cond.L, target, context)
-    cond.check_context(tokens, context)
-    if np.isinf(cond.log_marginal(tokens, _bits(target + context))):
+    target, context = validate_target_context(cond.L, target, context)
+    cond.validate_context(tokens, context)
+    if np.isinf(cond.log_subsequence(tokens, _bits(target + context))):
         return float("inf")
     return _weighted(_subset_terms(cond, tokens, list(target), list(context)))
 
@@ -150,9 +150,9 @@ def exact_conditional_nll(p0, x, target, context) -> float:
         return p0.exact_conditional_nll(x, target, context)
     cond = _TableMarginals(p0)
     tokens = cond.tokens(x)
-    target, context = check_target_context(cond.L, target, context)
-    cond.check_context(tokens, context)
-    return float(cond.log_marginal(tokens, _bits(context)) - cond.log_marginal(tokens, _bits(target + context)))
+    target, context = validate_target_context(cond.L, target, context)
+    cond.validate_context(tokens, context)
+    return float(cond.log_subsequence(tokens, _bits(context)) - cond.log_subsequence(tokens, _bits(target + context)))
 
 
 def _per_set_terms(cond, x):
@@ -162,8 +162,8 @@ def _per_set_terms(cond, x):
     for size in range(L):
         for U in itertools.combinations(range(L), size):
             bits = _bits(U)
-            base = cond.log_marginal(x, bits)
-            out[U] = sum(cond.log_marginal(x, bits | 1 << i) - base for i in range(L) if i not in U)
+            base = cond.log_subsequence(x, bits)
+            out[U] = sum(cond.log_subsequence(x, bits | 1 << i) - base for i in range(L) if i not in U)
     return out
 
 
@@ -175,7 +175,7 @@ def log_ratio_expectation(p0, y, x, *, coupling="coupled") -> float:
     (``"decoupled"``). The expectation is taken by enumerating every set (every pair
     of sets when decoupled); both equal log p0(y) − log p0(x).
     """
-    check_coupling(coupling)
+    validate_coupling(coupling)
     if isinstance(p0, MarkovChain):
         return -time_free_nll(p0, y) + time_free_nll(p0, x)
     cond = _TableMarginals(p0)
@@ -189,7 +189,7 @@ def log_ratio_expectation(p0, y, x, *, coupling="coupled") -> float:
     return float(sum(p[U] * p[V] * H * (Ty[U] - Tx[V]) for U in Ty for V in Tx))
 
 
-def check_coupling(coupling):
+def validate_coupling(coupling):
     """``coupling`` if it is ``"coupled"`` (shared masks) or ``"decoupled"``."""
     if coupling not in ("coupled", "decoupled"):
         raise ValueError(f"`coupling` must be one of {{'coupled', 'decoupled'}} (got {coupling!r}).")

@@ -17,7 +17,7 @@ h_k(x0) = Σ_{|U|=k} Σ_{i∉U} −log p0(x0^i | x0^U).
 Pointwise results are arrays of shape (N,)*L over x0; outside the support of p0 (where
 −log p0(x0) = inf and the conditionals can be undefined) they are ``inf``.
 
-The contractions (``masked_marginal``, ``visible_marginal_table``, ``subset_sums``,
+The contractions (``masked_marginal``, ``visible_table``, ``subset_sums``,
 ``mdce`` in closed form, ``mdce_integral``) run in the array namespace of ``p0`` (NumPy,
 CuPy, array_api_strict, Dask — lazily, chunk by chunk, with the contractions of
 :mod:`exactdiff.core.tensor`; see :mod:`exactdiff.core.backend`). ``subset_sums`` forms
@@ -33,16 +33,16 @@ from scipy.special import betainc
 
 from ..core import tensor as T
 from ..core.backend import as_xp_table, asarray_like, device, is_numpy, namespace
-from ..core.validation import check_lambda
+from ..core.validation import validate_lambda
 from ..process.masking import masking_kernel
 from .weights import time_free_weights
 
 __all__ = [
     "masked_marginal",
-    "visible_marginal_table",
+    "visible_table",
     "optimal_denoiser_table",
-    "subset_marginals",
-    "subset_log_marginals",
+    "subset_tables",
+    "subset_log_tables",
     "subset_sums",
     "mdce",
     "mdce_integral",
@@ -55,7 +55,7 @@ def masked_marginal(p0, lam) -> np.ndarray:
     return T.apply_all(masking_kernel(table.shape[0], lam), table)
 
 
-def visible_marginal_table(p0) -> np.ndarray:
+def visible_table(p0) -> np.ndarray:
     """P̃(x) = p0(x^{UM}), the probability of the unmasked letters of x, for every
     x ∈ (V ∪ {M})^L: (E along every axis) p0 with E = [I; 1ᵀ] of shape (N+1, N)."""
     table = as_xp_table(p0)
@@ -72,7 +72,7 @@ def optimal_denoiser_table(p0) -> np.ndarray:
     masked rows are ``nan`` (such x is never reached from an x0 in the support;
     :class:`~exactdiff.OracleDenoiser` raises a ``ValueError`` on such a query).
     """
-    Pt = visible_marginal_table(p0)
+    Pt = visible_table(p0)
     L, n = Pt.ndim, Pt.shape[0]
     N = n - 1
     out = np.empty(Pt.shape + (L, N))
@@ -93,7 +93,7 @@ def optimal_denoiser_table(p0) -> np.ndarray:
 
 
 # -- subset sums -------------------------------------------------------------------------------
-def subset_marginals(table):
+def subset_tables(table):
     """p0(x0^U) for every U ⊆ [L] (a bitmask: bit a set when position a is in U) as a
     broadcastable table (size N on U's axes, 1 elsewhere), computed by summing one axis
     at a time from the full table."""
@@ -107,11 +107,11 @@ def subset_marginals(table):
     return out
 
 
-def subset_log_marginals(table):
-    """The finite part of log p0(x0^U) for every U (:func:`subset_marginals`): 0 where
+def subset_log_tables(table):
+    """The finite part of log p0(x0^U) for every U (:func:`subset_tables`): 0 where
     the marginal is 0 (only x0 outside the support meet it, and the callers mask them)."""
     xp = namespace(table)
-    return {U: xp.log(xp.where(m > 0, m, 1.0)) for U, m in subset_marginals(table).items()}
+    return {U: xp.log(xp.where(m > 0, m, 1.0)) for U, m in subset_tables(table).items()}
 
 
 def subset_sums(p0) -> np.ndarray:
@@ -124,7 +124,7 @@ def subset_sums(p0) -> np.ndarray:
     xp = namespace(table)
     L = table.ndim
     A = [None] * (L + 2)
-    for U, lm in subset_log_marginals(table).items():  # broadcast sums; outside the support → inf below
+    for U, lm in subset_log_tables(table).items():  # broadcast sums; outside the support → inf below
         k = bin(U).count("1")
         A[k] = lm if A[k] is None else A[k] + lm
     A[L + 1] = 0.0
@@ -211,7 +211,7 @@ def mdce(p0, lam, *, pointwise=False, route="closed_form"):
     True
     """
     table = as_xp_table(p0)
-    lam = check_lambda(lam)
+    lam = validate_lambda(lam)
     if route not in ROUTES:
         raise ValueError(f"`route` must be one of {set(ROUTES)} (got {route!r}).")
     xp = namespace(table)
@@ -229,7 +229,7 @@ def mdce_integral(p0, *, Lambda=1.0) -> np.ndarray:
     Σ_k h_k(x0) B(L−k, k+1) I_Λ(L−k, k+1) (regularised incomplete Beta; at Λ = 1 the
     weights are those of Theorem 4.1, :func:`~exactdiff.masked.weights.time_free_weights`)."""
     table = as_xp_table(p0)
-    Lambda = check_lambda(Lambda, "Lambda")
+    Lambda = validate_lambda(Lambda, "Lambda")
     L = table.ndim
     h = subset_sums(table)
     k = np.arange(L)  # h_L = 0

@@ -21,7 +21,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..core.validation import check_count
+from ..core.validation import validate_count
 
 __all__ = ["harmonic_number", "subset_weight", "time_free_weights", "unmasked_size_law"]
 
@@ -34,7 +34,7 @@ def harmonic_number(n: int, *, exact: bool = False):
     >>> harmonic_number(3, exact=True)
     Fraction(11, 6)
     """
-    n = check_count(n, "n", 0)
+    n = validate_count(n, "n", 0)
     value = sum((Fraction(1, j) for j in range(1, n + 1)), Fraction(0))
     return value if exact else float(value)
 
@@ -48,7 +48,7 @@ def subset_weight(n: int, size, *, exact: bool = False):
     >>> subset_weight(3, 1, exact=True)
     Fraction(1, 6)
     """
-    n = check_count(n, "n")
+    n = validate_count(n, "n")
     sizes = np.asarray(size)
     if sizes.size and (not np.issubdtype(sizes.dtype, np.integer) or sizes.min() < 0 or sizes.max() >= n):
         raise ValueError(f"`size` must hold integers in 0..{n - 1} (got {size!r}).")
@@ -63,11 +63,11 @@ def subset_weight(n: int, size, *, exact: bool = False):
 
 def time_free_weights(L: int) -> np.ndarray:
     """H_L·p(U) = B(L − |U|, |U| + 1) for |U| = 0..L−1 (the weight of one unmasked set)."""
-    return subset_weight(L, np.arange(check_count(L, "L")))
+    return subset_weight(L, np.arange(validate_count(L, "L")))
 
 
 def unmasked_size_law(L: int) -> np.ndarray:
     """P(|U| = k) = C(L, k)·B(L − k, k + 1) / H_L for k = 0..L−1 (equal to 1/((L − k) H_L))."""
-    L = check_count(L, "L")
+    L = validate_count(L, "L")
     k = np.arange(L)
     return np.array([math.comb(L, int(j)) for j in k], dtype=float) * time_free_weights(L) / harmonic_number(L)

@@ -12,7 +12,8 @@ from scipy.sparse.csgraph import shortest_path
 
 from ..core import memory
 from ..core.tensor import kron_sum
-from ..core.validation import as_generator, check_count, check_total_noise
+from ..core.validation import as_generator, validate_count, validate_total_noise
+from .masking import lambda_of_total
 from .schedules import Constant, Schedule
 
 __all__ = [
@@ -26,7 +27,30 @@ __all__ = [
     "absorbing_kernel",
     "kronecker_sum",
     "transition_kernel",
+    "PROCESS_KINDS",
 ]
+
+#: The kinds of token-wise process (:attr:`ForwardProcess.kind`): the two of MATH.md, whose
+#: kernels have closed forms, and any other per-token generator.
+PROCESS_KINDS = ("uniform", "absorbing", "general")
+
+
+def _canonical(kind, N):
+    """The generator MATH.md gives the process ``kind`` over N data tokens."""
+    if kind == "uniform":
+        return np.full((N, N), 1.0 / N) - np.eye(N)
+    Q = np.zeros((N + 1, N + 1))
+    Q[np.arange(N), np.arange(N)] = -1.0
+    Q[N, :N] = 1.0
+    return Q
+
+
+def _kind_of(Q, N) -> str:
+    for kind in ("uniform", "absorbing"):
+        ref = _canonical(kind, N)
+        if Q.shape == ref.shape and np.array_equal(Q, ref):
+            return kind
+    return "general"
 
 
 def _reachable(Q) -> np.ndarray:
@@ -79,10 +103,58 @@ class ForwardProcess:
         #: ``reachable[y, x]``: token y can be reached from x under Q (x itself included).
         self.reachable = _reachable(self.Q)
         self.reachable.setflags(write=False)
+        #: W[a, v] = Q(a, v) for v ≠ a, 0 on the diagonal: the rate from v **into** a (the
+        #: weight of the score entry (i, v) at a state with x^i = a in the DSE, MATH.md).
+        self.off_diagonal = self.Q - np.diag(np.diag(self.Q))
+        self.off_diagonal.setflags(write=False)
+        #: ``"uniform"`` or ``"absorbing"`` when Q is exactly MATH.md's generator of that
+        #: name (their kernels have closed forms), else ``"general"``.
+        self.kind = _kind_of(self.Q, self.N)
 
     @property
     def mask_id(self):
         return self.N if self.n > self.N else None
+
+    def kernels(self, sigma_bar) -> np.ndarray:
+        """k = exp(σ̄ Q) for an array of total noises, shape ``sigma_bar.shape + (n, n)``,
+        ``k[..., y, x]`` = p(y | x) for one token.
+
+        Closed forms for the uniform and absorbing kinds (:func:`uniform_kernel`,
+        :func:`absorbing_kernel`; σ̄ = ∞ allowed), otherwise
+        :func:`transition_kernel` once per distinct σ̄ (finite only).
+
+        Examples
+        --------
+        >>> import exactdiff as ed, numpy as np
+        >>> k = ed.uniform(3).kernels(np.array([0.4, 2.0]))
+        >>> bool(np.allclose(k[1], ed.process.uniform_kernel(3, 2.0), rtol=0, atol=1e-15))
+        True
+        """
+        sbar = np.asarray(sigma_bar, dtype=np.float64)
+        if np.any(~(sbar >= 0)):
+            raise ValueError(f"`sigma_bar` must be a total noise >= 0 (got minimum {np.nanmin(sbar)}).")
+        if self.kind in _CLOSED_FORMS:
+            return _CLOSED_FORMS[self.kind](self.N, sbar)
+        if np.any(np.isinf(sbar)):
+            raise ValueError(f"`sigma_bar` = inf needs a closed-form kernel (kinds {sorted(_CLOSED_FORMS)}); "
+                             f"this process is {self.kind!r}.")
+        values, inverse = np.unique(sbar, return_inverse=True)
+        ks = np.stack([transition_kernel(self.Q, float(v), self.reachable) for v in values])
+        return ks[inverse.reshape(sbar.shape)]
+
+    def uniform_start_law(self, sigma_bar) -> np.ndarray:
+        """π_σ̄(y) = Σ_{a<N} k(y|a)/N: the law of one token at total noise σ̄ when the data
+        token is uniform, shape ``sigma_bar.shape + (n,)`` — uniform for the uniform
+        process; (1−λ)/N on each data token and λ = 1 − e^{−σ̄} on the mask for the
+        absorbing one. π_T is the prior of the DSE likelihood (MATH.md, Theorem 3.2).
+
+        Examples
+        --------
+        >>> import exactdiff as ed, numpy as np
+        >>> ed.absorbing(2).uniform_start_law(np.log(4.0)).tolist()   # λ = 3/4
+        [0.125, 0.125, 0.75]
+        """
+        return self.kernels(sigma_bar)[..., :, : self.N].sum(axis=-1) / self.N
 
     def __repr__(self):
         return f"ForwardProcess({self.name}, n={self.n}, N={self.N}, {self.schedule!r})"
@@ -109,7 +181,7 @@ class ForwardProcess:
 
     def full_generator(self, L: int) -> np.ndarray:
         """The sequence-level generator Σ_i I ⊗ … ⊗ Q ⊗ … ⊗ I, shape (n^L, n^L)."""
-        S = self.n ** check_count(L, "L")
+        S = self.n ** validate_count(L, "L")
         memory.refuse(8 * S * S, f"the dense generator for n={self.n}, L={L} (S={S:,})")
         return kronecker_sum(self.Q, L)
 
@@ -190,7 +262,7 @@ def uniform(N: int, schedule: Schedule | None = None) -> ForwardProcess:
     """The uniform process: Q = 11ᵀ/N − I, kernel e^{−σ̄} I + (1 − e^{−σ̄}) 11ᵀ/N."""
     if int(N) != N or N < 2:
         raise ValueError(f"`N` must be an integer >= 2 (got {N}).")
-    return ForwardProcess(np.full((N, N), 1.0 / N) - np.eye(N), schedule, name="uniform")
+    return ForwardProcess(_canonical("uniform", int(N)), schedule, name="uniform")
 
 
 def absorbing(N: int, schedule: Schedule | None = None) -> ForwardProcess:
@@ -201,33 +273,37 @@ def absorbing(N: int, schedule: Schedule | None = None) -> ForwardProcess:
     """
     if int(N) != N or N < 1:
         raise ValueError(f"`N` must be a positive integer (got {N}).")
-    Q = np.zeros((N + 1, N + 1))
-    Q[np.arange(N), np.arange(N)] = -1.0
-    Q[N, :N] = 1.0
-    return ForwardProcess(Q, schedule, n_data=N, name="absorbing")
+    return ForwardProcess(_canonical("absorbing", int(N)), schedule, n_data=N, name="absorbing")
 
 
-def _check_sbar(sbar):
-    sbar = check_total_noise(sbar)
-    if not np.isfinite(sbar):
-        raise ValueError(f"`sbar` must be a finite total noise >= 0 (got {sbar}).")
+def _total_noise(sbar) -> np.ndarray:
+    sbar = np.asarray(sbar, dtype=np.float64)
+    if np.any(~(sbar >= 0)):
+        raise ValueError(f"`sbar` must be a total noise >= 0 (got minimum {np.nanmin(sbar)}).")
     return sbar
 
 
-def uniform_kernel(N: int, sbar: float) -> np.ndarray:
-    """Closed form of exp(σ̄ Q) for the uniform process."""
-    sbar = _check_sbar(sbar)
-    return np.exp(-sbar) * np.eye(N) - np.expm1(-sbar) * np.full((N, N), 1.0 / N)  # 1 − e^{−σ̄} by expm1
+def uniform_kernel(N: int, sbar) -> np.ndarray:
+    """Closed form of exp(σ̄ Q) for the uniform process, e^{−σ̄} I + (1 − e^{−σ̄}) 11ᵀ/N
+    (1 − e^{−σ̄} by ``expm1``), for a scalar or an array of σ̄ (σ̄ = ∞ allowed): shape
+    ``sbar.shape + (N, N)``."""
+    sbar = _total_noise(sbar)[..., None, None]
+    return np.exp(-sbar) * np.eye(N) + lambda_of_total(sbar) / N
 
 
-def absorbing_kernel(N: int, sbar: float) -> np.ndarray:
-    """Closed form of exp(σ̄ Q) for the absorbing process, shape (N+1, N+1)."""
-    sbar = _check_sbar(sbar)
-    k = np.zeros((N + 1, N + 1))
-    k[np.arange(N), np.arange(N)] = np.exp(-sbar)
-    k[N, :N] = -np.expm1(-sbar)
-    k[N, N] = 1.0
+def absorbing_kernel(N: int, sbar) -> np.ndarray:
+    """Closed form of exp(σ̄ Q) for the absorbing process, k(x|x) = e^{−σ̄},
+    k(M|x) = λ = 1 − e^{−σ̄}, k(M|M) = 1, for a scalar or an array of σ̄ (σ̄ = ∞ allowed):
+    shape ``sbar.shape + (N+1, N+1)``."""
+    sbar = _total_noise(sbar)
+    k = np.zeros(sbar.shape + (N + 1, N + 1))
+    k[..., np.arange(N), np.arange(N)] = np.exp(-sbar)[..., None]
+    k[..., N, :N] = lambda_of_total(sbar)[..., None]
+    k[..., N, N] = 1.0
     return k
+
+
+_CLOSED_FORMS = {"uniform": uniform_kernel, "absorbing": absorbing_kernel}
 
 
 def random_generator(n: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:
@@ -247,7 +323,7 @@ def random_full_space_generator(N: int, L: int, seed: int = 0, density: float = 
     cycle through all states (which makes the chain irreducible and lets it jump
     between states that differ in several positions).
     """
-    S = check_count(N, "N") ** check_count(L, "L")
+    S = validate_count(N, "N") ** validate_count(L, "L")
     memory.refuse(3 * 8 * S * S, f"a random full-space generator on S={S:,} states")
     rng = np.random.default_rng(seed)
     R = rng.exponential(size=(S, S)) * (rng.random((S, S)) < density)

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ..core.validation import check_time, check_total_noise
+from ..core.validation import validate_time, validate_total_noise
 
 __all__ = ["Schedule", "Constant", "LogLinear", "Geometric"]
 
@@ -22,10 +22,16 @@ class Schedule:
     t_max = math.inf
 
     def _t(self, t):
-        t = check_time(t)
+        t = validate_time(t)
         if t > self.t_max:
             raise ValueError(f"`t` must lie in [0, {self.t_max}] for {self!r} (got {t}).")
         return t
+
+    @property
+    def total_max(self) -> float:
+        """σ̄(t_max): the largest total noise the schedule reaches (∞ for an unbounded
+        time domain)."""
+        return math.inf if math.isinf(self.t_max) else float(self.total(self.t_max))
 
     def rate(self, t) -> float:
         raise NotImplementedError
@@ -51,7 +57,7 @@ class Schedule:
 
     @staticmethod
     def _sbar(sbar):
-        return check_total_noise(sbar)
+        return validate_total_noise(sbar)
 
     def describe(self) -> str:
         return repr(self)

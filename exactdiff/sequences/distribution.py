@@ -6,7 +6,7 @@ import numpy as np
 from scipy.special import entr, softmax
 
 from ..core import memory
-from ..core.validation import as_probability_table, check_positions, check_rng, show_tokens
+from ..core.validation import as_probability_table, validate_positions, validate_rng, show_tokens
 from .space import SequenceSpace
 
 __all__ = ["Distribution"]
@@ -158,6 +158,20 @@ class Distribution:
     def support_size(self) -> int:
         return int(np.count_nonzero(self.table))
 
+    def support(self) -> tuple[np.ndarray, np.ndarray]:
+        """The sequences of positive probability and their probabilities: an integer
+        array (K, L) in C order of the table, and a float array (K,).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> points, probs = Distribution(np.array([[0.5, 0.0], [0.25, 0.25]])).support()
+        >>> points.tolist(), probs.tolist()
+        ([[0, 0], [1, 0], [1, 1]], [0.5, 0.25, 0.25])
+        """
+        points = np.argwhere(self.table > 0)
+        return points, self.table[tuple(points.T)]
+
     def prob(self, x) -> float:
         return float(self.table[self.space.encode(x)])
 
@@ -170,10 +184,11 @@ class Distribution:
         """H(p0) in nats, with 0·log 0 = 0."""
         return float(entr(self.table).sum())
 
-    # -- marginals and conditionals ----------------------------------------------------
-    def marginal(self, positions) -> np.ndarray:
-        """The marginal table over ``positions`` (kept in the given order)."""
-        pos = list(check_positions(positions, self.L))
+    # -- sub-sequences and conditionals -------------------------------------------------
+    def subsequence_table(self, positions) -> np.ndarray:
+        """The law of the sub-sequence x^U at ``positions`` U, as a table over those
+        positions (kept in the given order): p0 summed over the other positions."""
+        pos = list(validate_positions(positions, self.L))
         others = tuple(i for i in range(self.L) if i not in pos)
         m = self.table.sum(axis=others) if others else self.table
         kept = sorted(pos)
@@ -187,12 +202,12 @@ class Distribution:
         p0(x^U) = 0, where the conditional is undefined (naming the context), and when
         ``i`` is in ``visible``.
         """
-        U = list(check_positions(visible, self.L, "visible"))
-        (i,) = check_positions([i], self.L, "i")
+        U = list(validate_positions(visible, self.L, "visible"))
+        (i,) = validate_positions([i], self.L, "i")
         if i in U:
             raise ValueError(f"`i`={i} is in `visible`: the conditional of a visible position is undefined here.")
         x = self.space.encode(x)  # validates the length and every token
-        joint = self.marginal(U + [i])[tuple(x[j] for j in U)]
+        joint = self.subsequence_table(U + [i])[tuple(x[j] for j in U)]
         total = joint.sum()
         if total == 0.0:
             context = ", ".join(f"x^{j}={show_tokens([x[j]], self.alphabet)}" for j in U)
@@ -202,7 +217,7 @@ class Distribution:
     def sample(self, n: int, rng) -> np.ndarray:
         """``n`` sequences drawn from p0 with ``rng`` (a ``numpy.random.Generator`` or a
         seed), as an integer array of shape (n, L)."""
-        rng = check_rng(rng)
+        rng = validate_rng(rng)
         flat = rng.choice(self.space.size, size=int(n), p=self.table.ravel())
         return np.stack(np.unravel_index(flat, self.space.shape), axis=1)
 

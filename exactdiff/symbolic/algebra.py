@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import sympy as sp
 
-from ..core.validation import check_count
+from ..core.validation import validate_count
 from ..masked.weights import harmonic_number, subset_weight
 
 __all__ = [
@@ -30,7 +30,7 @@ __all__ = [
     "product_kernel",
     "simplex_symbols",
     "symbolic_pmf",
-    "pmf_marginal",
+    "pmf_subsequence",
     "kl_divergence",
     "dse_weights",
     "dse_pointwise",
@@ -54,7 +54,7 @@ __all__ = [
 
 
 def _int(value, name, minimum):
-    return check_count(value, name, minimum)
+    return validate_count(value, name, minimum)
 
 
 def states(n, L):
@@ -157,7 +157,7 @@ def symbolic_pmf(N, L, prefix="w"):
     return weights, sp.Add(*weights.values()), {w: (0, 1) for w in weights.values()}
 
 
-def pmf_marginal(weights, total, x, positions):
+def pmf_subsequence(weights, total, x, positions):
     """p0(x^U) = Σ_{z : z^U = x^U} w_z / W for the positions U (an iterable of indices)."""
     U = tuple(positions)
     return sp.Add(*[w for z, w in weights.items() if all(z[i] == x[i] for i in U)]) / total
@@ -420,7 +420,7 @@ def _masked_average(target, term):
 
 def _conditional(weights, total, x, i, given):
     """p0(x^i | x^given) = p0(x^{given ∪ {i}}) / p0(x^given)."""
-    return pmf_marginal(weights, total, x, (*given, i)) / pmf_marginal(weights, total, x, given)
+    return pmf_subsequence(weights, total, x, (*given, i)) / pmf_subsequence(weights, total, x, given)
 
 
 def time_free_sum(weights, total, x, target, context=()):

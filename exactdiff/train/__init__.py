@@ -20,7 +20,7 @@ Examples
 >>> import exactdiff as ed
 >>> from exactdiff.train import exact_limits
 >>> p0 = ed.Distribution.dirichlet(2, 3, seed=0)
->>> exact_limits(ed.OracleDenoiser(p0), p0).totals()["max_abs_bias"] < 1e-12
+>>> exact_limits(p0, ed.OracleDenoiser(p0)).totals()["max_abs_bias"] < 1e-12
 True
 """
 

@@ -20,7 +20,7 @@ draws. Then
   of expected KL divergences KL(p0(· | x^{UM}) ‖ c(x)_i) over masks and masked positions;
 - dce_by_size[a − 1] = E_{x0∼p0} of the mean of ℓ(m) over the masks with a masked
   tokens, so that expected DCE = Σ_a dce_by_size[a − 1] / a;
-- variance(x0): the exact variance of one draw of the estimator ``method``
+- variance(x0): the exact variance of one draw of the estimator ``law``
   (:func:`~exactdiff.masked.estimators.moments_from_losses`).
 
 Every mask of every support sequence goes through the denoiser in de-duplicated
@@ -34,11 +34,12 @@ import dataclasses
 
 import numpy as np
 
-from ..core.validation import as_table, check_count
-from ..masked import evaluate_denoiser, mask_patterns
+from ..core.validation import as_table, validate_count
+from ..masked import evaluate_denoiser
 from ..masked.denoisers import empirical_pseudo_count
-from ..masked.estimators import ESTIMATOR_METHODS, moments_from_losses
-from ..masked.laws import pattern_sizes
+from ..masked.estimators import LAWS, moments_from_losses
+from ..sequences import Distribution
+from ..sequences.masks import mask_patterns, pattern_sizes
 
 __all__ = ["ExactLimits", "exact_limits", "support", "empirical_bias", "MAX_AUDIT_ROWS"]
 
@@ -49,11 +50,9 @@ MAX_AUDIT_ROWS = 2**22
 
 def support(p0) -> tuple[np.ndarray, np.ndarray]:
     """(X, p): the sequences of positive probability, shape (K, L) int64 in C order of the
-    table, and their probabilities (K,)."""
-    table = as_table(p0)
-    flat = table.ravel()
-    idx = np.flatnonzero(flat > 0)
-    return np.stack(np.unravel_index(idx, table.shape), axis=1).astype(np.int64), flat[idx]
+    table, and their probabilities (K,) (:meth:`~exactdiff.Distribution.support`)."""
+    X, p = Distribution(as_table(p0)).support()
+    return X.astype(np.int64), p
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +61,7 @@ class ExactLimits:
 
     Attributes
     ----------
-    method : str
+    law : str
         The estimator whose variance is given (its mean, ``limit``, is the same for all).
     sequences : ndarray, shape (K, L)
         The support sequences.
@@ -72,7 +71,7 @@ class ExactLimits:
         E_p0 of the mean DCE loss over masks with a = 1..L masked tokens.
     """
 
-    method: str
+    law: str
     sequences: np.ndarray
     p: np.ndarray
     nll: np.ndarray
@@ -125,18 +124,18 @@ def _all_mask_losses(denoiser, X, N, rows_per_call):
     return losses, pattern_sizes(L)
 
 
-def exact_limits(denoiser, p0, *, method: str = "time_free", rows_per_call: int = 8192,
+def exact_limits(p0, denoiser, *, law: str = "time_free", rows_per_call: int = 8192,
                  max_rows: int = MAX_AUDIT_ROWS) -> ExactLimits:
     """The exact limit, bias and variance of a likelihood estimator with ``denoiser`` for
     every sequence of the support of ``p0`` (module docstring).
 
     Parameters
     ----------
-    denoiser : callable
-        (B, L) int → (B, L, N) probabilities (:mod:`exactdiff.masked.denoisers`).
     p0 : Distribution or ndarray, shape (N,)*L
         The true law.
-    method : {"time_free", "k_dce", "time_integral"}
+    denoiser : callable
+        (B, L) int → (B, L, N) probabilities (:mod:`exactdiff.masked.denoisers`).
+    law : {"time_free", "k_dce", "time_integral"}
         The estimator whose exact variance is returned (time-integral at ε = 0: infinite
         as soon as a single masked token costs something).
     rows_per_call : int
@@ -153,13 +152,13 @@ def exact_limits(denoiser, p0, *, method: str = "time_free", rows_per_call: int 
     >>> import exactdiff as ed
     >>> from exactdiff.train import exact_limits
     >>> p0 = ed.Distribution.dirichlet(2, 4, seed=1)
-    >>> r = exact_limits(ed.OracleDenoiser(p0), p0)
+    >>> r = exact_limits(p0, ed.OracleDenoiser(p0))
     >>> bool(abs(r.bias).max() < 1e-12), abs(r.totals()["expected_dce"] - p0.entropy()) < 1e-12
     (True, True)
     """
-    if method not in ESTIMATOR_METHODS:
-        raise ValueError(f"`method` must be one of {set(ESTIMATOR_METHODS)} (got {method!r}).")
-    rows_per_call = check_count(rows_per_call, "rows_per_call")
+    if law not in LAWS:
+        raise ValueError(f"`law` must be one of {list(LAWS)} (got {law!r}).")
+    rows_per_call = validate_count(rows_per_call, "rows_per_call")
     table = as_table(p0)
     N, L = table.shape[0], table.ndim
     N_den = getattr(denoiser, "N", N)
@@ -171,12 +170,13 @@ def exact_limits(denoiser, p0, *, method: str = "time_free", rows_per_call: int 
         raise ValueError(f"the exact audit evaluates K·2^L = {X.shape[0]:,}·2^{L} = {rows:,} masked inputs, more than "
                          f"`max_rows`={max_rows:,}; raise `max_rows` or audit a smaller toy.")
     losses, sizes = _all_mask_losses(denoiser, X, N, rows_per_call)
-    moments = [moments_from_losses(row, sizes, method) for row in losses]
+    moments = [moments_from_losses(row, sizes, law) for row in losses]
     limit = np.array([m.mean for m in moments])
     variance = np.array([m.variance for m in moments])
     with np.errstate(invalid="ignore"):
         by_size = np.array([p @ losses[:, sizes == a].mean(axis=1) for a in range(1, L + 1)])
-    return ExactLimits(method, X, p, -np.log(p), limit, variance, by_size)
+    return ExactLimits(law=law, sequences=X, p=p, nll=-np.log(p), limit=limit, variance=variance,
+                       dce_by_size=by_size)
 
 
 def empirical_bias(counts, p0, *, alpha: float | None = None) -> np.ndarray:

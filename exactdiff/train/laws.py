@@ -14,17 +14,18 @@ laws share one objective, J(θ) = Σ p0(x0) limit_θ(x0) = H(p0) + gap(θ) (the 
 DCE of :mod:`exactdiff.train.exact`), whose minimiser is the optimal denoiser. They
 differ only in the variance of the stochastic gradient:
 
-=============  ======================================================  ==============
-``law``        mask m                                                  weight w
-=============  ======================================================  ==============
-``k_dce``      a ∼ U{1..L}, m uniform among the masks of size a        L / a
-``time_free``  P(a) = 1/(a H_L), m uniform of size a (Theorem 4.1)     H_L
-``lambda``     λ ∼ U(0, 1], each position masked with probability λ    1 / λ
-q (array)      P(a) = q(a), m uniform of size a                        1 / (a q(a))
-``auto``       :data:`RECIPE_SIZE_LAW` when L = 8, ``k_dce`` otherwise
-=============  ======================================================  ==============
+=================  ======================================================  ==============
+``law``            mask m                                                  weight w
+=================  ======================================================  ==============
+``k_dce``          a ∼ U{1..L}, m uniform among the masks of size a        L / a
+``time_free``      P(a) = 1/(a H_L), m uniform of size a (Theorem 4.1)     H_L
+``time_integral``  λ ∼ U(0, 1], each position masked with probability λ    1 / λ
+q (array)          P(a) = q(a), m uniform of size a                        1 / (a q(a))
+``auto``           :data:`RECIPE_SIZE_LAW` when L = 8, ``k_dce`` otherwise
+=================  ======================================================  ==============
 
-``lambda`` is the paper's λ-DCE sampling; its gradient variance is infinite (the
+The names are those of the estimators' laws (:data:`exactdiff.masked.estimators.LAWS`).
+``time_integral`` is the paper's λ-DCE sampling; its gradient variance is infinite (the
 weight 1/λ of a single masked token is not square-integrable), though in float32 the
 weight is bounded by 2^24.
 """
@@ -38,12 +39,12 @@ from ..masked import harmonic_number
 __all__ = ["TRAINING_LAWS", "RECIPE", "RECIPE_SIZE_LAW", "size_law", "law_name"]
 
 #: The named training laws (module docstring); an array q(a), a = 1..L, is also accepted.
-TRAINING_LAWS = ("auto", "k_dce", "time_free", "lambda")
+TRAINING_LAWS = ("auto", "k_dce", "time_free", "time_integral")
 
 #: The size law q(a), a = 1..8, of the recipe for L = 8: the law that minimises the
 #: gradient's second moment among size laws, q*(a) ∝ √(mean_{|m|=a} ‖∇ℓ(m)‖²) / a, measured
 #: exactly (every mask of every sequence) at step 2,000 of an earlier run on the DNA toy.
-#: At 20,000 steps it reached a gap of 0.031 nats against 0.039 (k-DCE), 0.049 (λ) and
+#: At 20,000 steps it reached a gap of 0.031 nats against 0.039 (k-DCE), 0.049 (time_integral) and
 #: 0.052 (time-free), each mean of seeds 0–2 except q (seed 0).
 RECIPE_SIZE_LAW = (0.0887, 0.1028, 0.1456, 0.197, 0.2059, 0.1464, 0.072, 0.0415)
 
@@ -64,7 +65,7 @@ def law_name(law, L: int):
 
 
 def size_law(law, L: int) -> np.ndarray | None:
-    """q(a) for a = 1..L (normalised, float64) of a training law, or None for ``lambda``.
+    """q(a) for a = 1..L (normalised, float64) of a training law, or None for ``time_integral``.
 
     Parameters
     ----------
@@ -84,7 +85,7 @@ def size_law(law, L: int) -> np.ndarray | None:
             raise ValueError(f"`law` must be one of {set(TRAINING_LAWS)} or an array of {L} probabilities "
                              f"(got {law!r}).")
         name = law_name(law, L)
-        if name == "lambda":
+        if name == "time_integral":
             return None
         q = {"k_dce": np.ones(L), "time_free": 1.0 / (a * harmonic_number(L)),
              "recipe": np.array(RECIPE_SIZE_LAW)}[name]

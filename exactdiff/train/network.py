@@ -93,7 +93,7 @@ ARCHITECTURES = {
 }
 
 
-def _check_network(params: dict, config: dict, where: str):
+def _validate_network(params: dict, config: dict, where: str):
     """Raise ``ValueError`` unless ``config`` names a known architecture whose
     parameters are exactly ``params``, with the right shapes and finite values."""
     arch = config.get("arch")
@@ -166,7 +166,7 @@ class NetworkDenoiser:
     def __init__(self, params: dict, config: dict, *, alphabet: str | None = None):
         params = {str(k): np.asarray(v, dtype=np.float64) for k, v in params.items()}
         config = dict(config)
-        _check_network(params, config, "network")
+        _validate_network(params, config, "network")
         self.params, self.config = params, config
         self.N, self.L = int(config["N"]), int(config["L"])
         self.n_params = int(sum(v.size for v in params.values()))
@@ -214,7 +214,7 @@ def save_network(path, params: dict, config: dict) -> str:
     """Write ``params`` (name → array, kept in their dtype) and ``config`` (JSON) to the
     ``.npz`` file ``path`` (module docstring); returns the path written."""
     params = {str(k): np.asarray(v) for k, v in params.items()}
-    _check_network(params, config, "network")
+    _validate_network(params, config, "network")
     if CONFIG_KEY in params:
         raise ValueError(f"`params` must not use the reserved name {CONFIG_KEY!r}.")
     path = os.fspath(path)
@@ -243,7 +243,7 @@ def read_network(path) -> tuple[dict, dict]:
         raise ValueError(f"{path!r} is not a network saved by exactdiff.train ({exc}).") from None
     if not isinstance(config, dict):
         raise ValueError(f"{path!r}: {CONFIG_KEY!r} must hold a JSON object (got {type(config).__name__}).")
-    _check_network(params, config, repr(path))
+    _validate_network(params, config, repr(path))
     return params, config
 
 

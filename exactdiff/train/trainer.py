@@ -43,7 +43,7 @@ import time
 
 import numpy as np
 
-from ..core.validation import as_table, check_count, finite_float
+from ..core.validation import as_table, validate_count, finite_float
 from .exact import MAX_AUDIT_ROWS, ExactLimits, empirical_bias, exact_limits, support
 from .laws import law_name, size_law
 from .network import NetworkDenoiser, save_network
@@ -242,19 +242,19 @@ def _versions():
             "numpy": np.__version__, "python": sys.version.split()[0]}
 
 
-def _check_args(p0, steps, seed, width, depth, batch, lr, warmup, law, checkpoints, chunk, max_audit_rows):
+def _validate_args(p0, steps, seed, width, depth, batch, lr, warmup, law, checkpoints, chunk, max_audit_rows):
     table = as_table(p0)
-    steps = check_count(steps, "steps")
-    seed = check_count(seed, "seed", 0)
-    width, depth, batch = check_count(width, "width"), check_count(depth, "depth"), check_count(batch, "batch")
+    steps = validate_count(steps, "steps")
+    seed = validate_count(seed, "seed", 0)
+    width, depth, batch = validate_count(width, "width"), validate_count(depth, "depth"), validate_count(batch, "batch")
     lr = finite_float(lr, "lr")
     if lr <= 0:
         raise ValueError(f"`lr` must be > 0 (got {lr}).")
-    warmup = min(200, steps // 10) if warmup is None else check_count(warmup, "warmup", 0)
+    warmup = min(200, steps // 10) if warmup is None else validate_count(warmup, "warmup", 0)
     if warmup >= steps:
         raise ValueError(f"`warmup` must be less than `steps`={steps} (got {warmup}).")
-    checkpoints = min(12, steps) if checkpoints is None else check_count(checkpoints, "checkpoints")
-    chunk = check_count(chunk, "chunk")
+    checkpoints = min(12, steps) if checkpoints is None else validate_count(checkpoints, "checkpoints")
+    chunk = validate_count(chunk, "chunk")
     if checkpoints > steps:
         raise ValueError(f"`checkpoints` must be at most `steps`={steps} (got {checkpoints}).")
     X, _ = support(table)
@@ -317,7 +317,7 @@ def train_denoiser(p0, *, steps: int, seed: int = 0, width: int = 512, depth: in
     FloatingPointError
         When the training loss becomes non-finite.
     """
-    table, steps, seed, width, depth, batch, lr, warmup, q, checkpoints, chunk = _check_args(
+    table, steps, seed, width, depth, batch, lr, warmup, q, checkpoints, chunk = _validate_args(
         p0, steps, seed, width, depth, batch, lr, warmup, law, checkpoints, chunk, max_audit_rows)
     require_training_extra()
     import jax
@@ -349,7 +349,7 @@ def train_denoiser(p0, *, steps: int, seed: int = 0, width: int = 512, depth: in
 
     def audit(step, since):
         start = time.perf_counter()
-        limits = exact_limits(NetworkDenoiser(as_numpy(params), config), table, max_rows=max_audit_rows)
+        limits = exact_limits(table, NetworkDenoiser(as_numpy(params), config), max_rows=max_audit_rows)
         row = {"step": step, "samples": step * batch, "lr": float(schedule(step)),
                "train_seconds": round(clock["train"], 3),
                "train_loss": float(np.mean(losses[since:])) if step else None,

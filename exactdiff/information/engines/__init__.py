@@ -23,10 +23,10 @@ through :data:`ENGINES`.
 from __future__ import annotations
 
 from ...core.backend import as_xp_table, is_numpy, namespace
-from ...core.validation import check_time
+from ...core.validation import validate_time
 from . import dense, factorized
 
-__all__ = ["ENGINES", "resolve", "prepare", "check_positive_noise", "DENSE_ROUTE_MAX_STATES"]
+__all__ = ["ENGINES", "resolve", "prepare", "validate_positive_noise", "DENSE_ROUTE_MAX_STATES"]
 
 #: name → engine module.
 ENGINES = {"dense": dense, "factorized": factorized}
@@ -60,13 +60,13 @@ def prepare(p0, process, t, engine):
     if module is dense and not is_numpy(namespace(table)):
         raise ValueError("the dense engine works on NumPy arrays only (got an array of "
                          f"{namespace(table).__name__}); use engine='factorized' or pass a NumPy table.")
-    return table, check_time(t), module
+    return table, validate_time(t), module
 
 
-def check_positive_noise(process, t):
+def validate_positive_noise(process, t):
     """Refuse t with σ̄(t) = 0: there dKL/dt and mdse are −∞ and +∞ (mdse grows like
     −log t as t → 0), and no finite number would be right."""
-    t = check_time(t)
+    t = validate_time(t)
     if process.total(t) == 0:
         raise ValueError(f"`t` must be > 0 here: at σ̄(t) = 0 the KL derivative is −∞ and mdse is +∞ (got t={t}).")
     return t
