@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import exactdiff as ed
+from exactdiff.checks.score_entropy import DEFAULT_TIMES, check_theorem_3_1
 from exactdiff.core import tensor as _tensor
 from exactdiff.core.backend import as_xp_table, namespace
-from exactdiff.checks.score_entropy import DEFAULT_TIMES, check_theorem_3_1
 from exactdiff.information.divergences import term_scale as _rate_scale
 
 from _routes import IDS, POINTWISE, RTOL, SCALARS, TOYS, close

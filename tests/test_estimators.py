@@ -21,6 +21,11 @@ from hypothesis import strategies as st
 from scipy.integrate import quad
 
 import exactdiff as ed
+from exactdiff.figures.estimators import (
+    estimator_variance_figure,
+    fig1a_time_free_nll,
+    fig1b_conditional_nll,
+)
 from exactdiff.masked import mask_patterns
 from exactdiff.masked.denoisers import CorruptedDenoiser
 from exactdiff.masked.estimators import (
@@ -35,11 +40,6 @@ from exactdiff.masked.estimators import (
     mask_losses,
     moment_weights,
     moments_from_losses,
-)
-from exactdiff.figures.estimators import (
-    estimator_variance_figure,
-    fig1a_time_free_nll,
-    fig1b_conditional_nll,
 )
 
 Z_MEAN, Z_VAR = 4.0, 5.0
@@ -365,7 +365,7 @@ def test_paper_markov_toy(shared_data):
 # -- errors ------------------------------------------------------------------------------------------
 def test_bad_denoiser_rejected_by_estimators(toy):
     _, c, x0 = toy
-    unnormalised = lambda x: 0.9 * c(x)  # noqa: E731
+    unnormalised = lambda x: 0.9 * c(x)
     with pytest.raises(ValueError, match="sum to 1"):
         estimate_nll(unnormalised, x0, "time_free", 10, np.random.default_rng(0), N=3)
     with pytest.raises(ValueError, match="sum to 1"):
