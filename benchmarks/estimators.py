@@ -65,7 +65,7 @@ def nll_variances(denoiser, xs, **kw):
         lv, sizes = mask_losses(denoiser, x, **kw)
         losses.append(lv)
         for m, e in NLL_METHODS:
-            out[_label(m, e)].append(moments_from_losses(lv, sizes, m, e).variance)
+            out[_label(m, e)].append(moments_from_losses(lv, sizes, m, eps=e).variance)
     return out, losses, sizes
 
 
@@ -79,8 +79,8 @@ def nll_ratios(var):
 def ratio_pairs(pairs, losses_of, sizes):
     dec, cou = [], []
     for i, j in pairs:
-        dec.append(log_ratio_moments_from_losses(losses_of[i], losses_of[j], sizes, "decoupled").variance)
-        cou.append(log_ratio_moments_from_losses(losses_of[i], losses_of[j], sizes, "coupled").variance)
+        dec.append(log_ratio_moments_from_losses(losses_of[i], losses_of[j], sizes, coupling="decoupled").variance)
+        cou.append(log_ratio_moments_from_losses(losses_of[i], losses_of[j], sizes, coupling="coupled").variance)
     return {"decoupled / coupled": _summary(dec, cou)}
 
 
