@@ -36,8 +36,12 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY=1 ;;
     --budget) shift; BUDGET="${1:?--budget needs a number of seconds}" ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
-    *) PASS+=("$1") ;;
+    --start-L|--max-L|--numpy-max-L|--memory-limit)
+      [ $# -ge 2 ] || { echo "gpu.sh: $1 needs a value" >&2; exit 2; }
+      PASS+=("$1" "$2"); shift ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    *) echo "gpu.sh: unknown option $1 (use --dry-run, --budget SECONDS, --start-L, --max-L, --numpy-max-L," \
+            "--memory-limit; --help)" >&2; exit 2 ;;
   esac
   shift
 done

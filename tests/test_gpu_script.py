@@ -53,6 +53,17 @@ def test_dry_run_writes_the_json(tmp_path):
         assert result["stops"][kind] == {"reason": "max_L", "L": 8}
 
 
+@pytest.mark.skipif(shutil.which("bash") is None, reason="gpu.sh is a bash script")
+def test_gpu_sh_refuses_an_unknown_option_before_doing_anything(tmp_path):
+    env = dict(os.environ, OUT=str(tmp_path / "out"), EXACTDIFF_SITE=str(tmp_path / "site"))
+    script = str(ROOT / "benchmarks" / "gpu.sh")
+    bad = subprocess.run(["bash", script, "--bogus"], env=env, capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "gpu.sh: unknown option --bogus" in bad.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "site").exists()
+    usage = subprocess.run(["bash", script, "--help"], capture_output=True, text=True, timeout=30)
+    assert usage.returncode == 0 and "--dry-run" in usage.stdout and "download_wheels.sh" in usage.stdout
+
+
 def test_stops_before_a_size_that_exceeds_the_time_left(tmp_path):
     assert gpu.main(["--dry-run", "--budget", "1e-6", "--out", str(tmp_path / "g.json")]) == 0
     result = json.loads((tmp_path / "g.json").read_text())
