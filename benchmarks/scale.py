@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import peak_rss, reset_peak_rss
+from _common import peak_rss, reset_peak_rss  # noqa: E402
 
 
 def parse_args(argv=None):

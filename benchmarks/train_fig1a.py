@@ -57,9 +57,9 @@ from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-import exactdiff as ed
-from exactdiff.figures.estimators import DATA_DIR, sequence_toy
-from exactdiff.train import (
+import exactdiff as ed  # noqa: E402
+from exactdiff.figures.estimators import DATA_DIR, sequence_toy  # noqa: E402
+from exactdiff.train import (  # noqa: E402
     RECIPE,
     empirical_bias,
     exact_limits,

@@ -168,7 +168,7 @@ def test_tail_check_refuses_non_decaying_scores():
     """Absorbing, σ̄(T) = ∞: a constant score does not decay, the integral diverges; a
     finite T is accepted, with the prior term L(1−λ_T) log N."""
     proc = ed.absorbing(2)
-    ones = lambda x, s: np.ones(x.shape + (3,))
+    ones = lambda x, s: np.ones(x.shape + (3,))  # noqa: E731
     with pytest.raises(ValueError, match="does not converge for this model"):
         dse_limit(ones, proc, np.array([0, 1]))
     value, info = dse_limit(ones, proc, np.array([0, 1]), T=5.0)
@@ -274,9 +274,9 @@ def test_divergence_hand_toy():
     gap = dse_prior_term(proc, proc.total(10.0), x0) - ed.pointwise_kl(far, proc, 10.0)[0, 0, 0]
     assert abs(m_far.mean + math.log(0.6) - gap) < 1e-8
     # the exact route (table) and the numeric one (σ̄·E[h²] at σ̄ = 1e-30) agree
-    wrapped = lambda x, s: OracleScore(far, proc)(x, s)
+    wrapped = lambda x, s: OracleScore(far, proc)(x, s)  # noqa: E731
     assert variance_divergence(wrapped, proc, x0)[:3:2] == (False, "numeric")
-    wrapped_near = lambda x, s: OracleScore(near, proc)(x, s)
+    wrapped_near = lambda x, s: OracleScore(near, proc)(x, s)  # noqa: E731
     assert variance_divergence(wrapped_near, proc, x0)[:3:2] == (True, "numeric")
     # an imperfect model diverges for every x0
     bad = CorruptedScore(OracleScore(far, proc), proc, 0.1, 1.5)
@@ -450,7 +450,7 @@ def test_bad_input():
         estimate_dse_nll(model, proc, x0, "power", 10, rng, T=5.0, t_min=5.0)
     with pytest.raises(ValueError, match=r"`batch_size` must be >= 4096 states per model call \(got 100\)"):
         dse_limit(model, proc, x0, T=5.0, batch_size=100)
-    zeros = lambda x, s: np.zeros(x.shape + (3,))
+    zeros = lambda x, s: np.zeros(x.shape + (3,))  # noqa: E731
     with pytest.raises(ValueError, match=r"got score 0.0 at row 0, position 0, token 1"):
         estimate_dse_nll(zeros, proc, x0, "power", 10, rng, T=5.0)
     with pytest.raises(ValueError, match="must be a token-wise ForwardProcess"):

@@ -365,7 +365,7 @@ def test_paper_markov_toy(shared_data):
 # -- errors ------------------------------------------------------------------------------------------
 def test_bad_denoiser_rejected_by_estimators(toy):
     _, c, x0 = toy
-    unnormalised = lambda x: 0.9 * c(x)
+    unnormalised = lambda x: 0.9 * c(x)  # noqa: E731
     with pytest.raises(ValueError, match="sum to 1"):
         estimate_nll(unnormalised, x0, "time_free", 10, np.random.default_rng(0), N=3)
     with pytest.raises(ValueError, match="sum to 1"):

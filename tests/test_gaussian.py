@@ -40,7 +40,7 @@ def bpsk_mmse(g):
     """mmse(γ) = 1 − ∫ φ(y) tanh(γ − √γ y) dy, written as 2∫ φ(y) expit(−2(γ − √γ y)) dy
     so that it has no cancellation at large γ."""
     rg = math.sqrt(g)
-    f = lambda y: _phi(y) * expit(-2.0 * (g - rg * y))
+    f = lambda y: _phi(y) * expit(-2.0 * (g - rg * y))  # noqa: E731
     return 2.0 * integrate.quad(f, -40, 40, points=[rg], epsabs=0, epsrel=1e-13, limit=500)[0]
 
 

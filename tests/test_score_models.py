@@ -128,10 +128,10 @@ def test_validation_names_the_first_bad_entry(value):
 def test_validation_other_errors():
     proc = ed.uniform(3)
     x = np.zeros((4, 2), dtype=int)
-    ok = lambda x, s: np.ones(x.shape + (3,))
+    ok = lambda x, s: np.ones(x.shape + (3,))  # noqa: E731
     with pytest.raises(ValueError, match=r"must return shape \(B, L, n\) = \(4, 2, 3\) \(got \(4, 2, 2\)\)"):
         evaluate_score_model(lambda x, s: np.ones((4, 2, 2)), proc, np.full(4, 0.5), x)
-    logm = lambda x, s: np.full(x.shape + (3,), np.nan)
+    logm = lambda x, s: np.full(x.shape + (3,), np.nan)  # noqa: E731
     logm.log_scores = True
     with pytest.raises(ValueError, match="finite log-scores at every used entry; got log-score nan at row 0"):
         evaluate_score_model(logm, proc, np.full(4, 0.5), x)
@@ -153,7 +153,7 @@ def test_validation_ignores_unused_entries():
     used: zeros and NaN there are accepted and replaced by 1."""
     proc = ed.uniform(3)
     x = np.array([[0, 2], [1, 1]])
-    diag_bad = lambda x, s: np.where(np.arange(3) == x[..., None], np.nan, 2.0)
+    diag_bad = lambda x, s: np.where(np.arange(3) == x[..., None], np.nan, 2.0)  # noqa: E731
     s = evaluate_score_model(diag_bad, proc, np.full(2, 0.5), x)
     assert np.all(s[np.arange(3) == x[..., None]] == 1.0) and np.all(s[np.arange(3) != x[..., None]] == 2.0)
     proc = ed.absorbing(2)
@@ -184,7 +184,7 @@ def test_log_scores_route_equals_scores(sparse):
     a = evaluate_score_model(OracleScore(sparse, proc), proc, sb, x)
     b = evaluate_score_model(as_log_score_model(OracleScore(sparse, proc)), proc, sb, x)
     np.testing.assert_allclose(a, b, rtol=1e-14, atol=0)
-    raw = lambda x, s: np.log(OracleScore(sparse, proc)(x, s))
+    raw = lambda x, s: np.log(OracleScore(sparse, proc)(x, s))  # noqa: E731
     c = evaluate_score_model(raw, proc, sb, x, log_scores=True)
     np.testing.assert_allclose(a, c, rtol=1e-14, atol=0)
 
