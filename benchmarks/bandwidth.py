@@ -139,6 +139,7 @@ def mdse_in_copies(L, repeats):
 def copy_bandwidth(mib):
     """GB/s of np.copyto between two preallocated float64 arrays of ``mib`` MiB (read + write)."""
     import numpy as np
+
     from _common import best_of
 
     src = np.random.default_rng(0).random(mib * 2**20 // 8)
@@ -199,6 +200,7 @@ def per_axis_passes(args, bandwidth):
 
     import exactdiff as ed
     from exactdiff.core import tensor as T
+
     from _common import best_of
 
     proc = ed.uniform(4)

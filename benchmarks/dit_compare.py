@@ -42,6 +42,7 @@ def main(argv=None):
     import numpy as np
 
     import exactdiff as ed
+
     from _common import best_of, write_json
 
     N, L, t = 4, args.L, args.t

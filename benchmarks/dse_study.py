@@ -40,21 +40,19 @@ import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import glob  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import glob
+import json
+import math
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import write_json  # noqa: E402
-
-import exactdiff as ed  # noqa: E402
-from exactdiff.core.serialize import jsonable  # noqa: E402
-from exactdiff.figures.dse_variance import (  # noqa: E402
+import exactdiff as ed
+from exactdiff.core.serialize import jsonable
+from exactdiff.figures.dse_variance import (
     STUDY_METHODS,
     STUDY_PROCESSES,
     T_END,
@@ -63,6 +61,8 @@ from exactdiff.figures.dse_variance import (  # noqa: E402
     masked_variance_panel,
     study_models,
 )
+
+from _common import write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PARTS = RESULTS / "dse_study_parts"

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 
 import exactdiff as ed
+
 from _common import timed, write_json
 
 

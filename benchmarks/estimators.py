@@ -24,20 +24,21 @@ import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # small products: one BLAS thread is fastest
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import exactdiff as ed  # noqa: E402
-from _common import timed, write_json  # noqa: E402
-from exactdiff.masked.denoisers import EmpiricalDenoiser, OracleDenoiser  # noqa: E402
-from exactdiff.masked.estimators import (  # noqa: E402
+import exactdiff as ed
+from exactdiff.figures.estimators import markov_toy, sequence_toy
+from exactdiff.masked.denoisers import EmpiricalDenoiser, OracleDenoiser
+from exactdiff.masked.estimators import (
     log_ratio_moments_from_losses,
     mask_losses,
     moments_from_losses,
 )
-from exactdiff.figures.estimators import markov_toy, sequence_toy  # noqa: E402
+
+from _common import timed, write_json
 
 EPS = (1e-2, 1e-3, 1e-5, 0.0)
 NLL_METHODS = [("time_integral", e) for e in EPS] + [("k_dce", 0.0), ("time_free", 0.0)]
@@ -64,7 +65,7 @@ def nll_variances(denoiser, xs, **kw):
         lv, sizes = mask_losses(denoiser, x, **kw)
         losses.append(lv)
         for m, e in NLL_METHODS:
-            out[_label(m, e)].append(moments_from_losses(lv, sizes, m, e).variance)
+            out[_label(m, e)].append(moments_from_losses(lv, sizes, m, eps=e).variance)
     return out, losses, sizes
 
 
@@ -78,8 +79,8 @@ def nll_ratios(var):
 def ratio_pairs(pairs, losses_of, sizes):
     dec, cou = [], []
     for i, j in pairs:
-        dec.append(log_ratio_moments_from_losses(losses_of[i], losses_of[j], sizes, "decoupled").variance)
-        cou.append(log_ratio_moments_from_losses(losses_of[i], losses_of[j], sizes, "coupled").variance)
+        dec.append(log_ratio_moments_from_losses(losses_of[i], losses_of[j], sizes, coupling="decoupled").variance)
+        cou.append(log_ratio_moments_from_losses(losses_of[i], losses_of[j], sizes, coupling="coupled").variance)
     return {"decoupled / coupled": _summary(dec, cou)}
 
 

@@ -1,155 +1,96 @@
 #!/usr/bin/env bash
-# The GPU run of exactdiff in one call (at most 10 minutes), from the repository root:
+# The GPU run of exactdiff, offline, in one command of at most 10 minutes, from the
+# repository root:
 #
-#   bash benchmarks/gpu.sh              # on a machine with an NVIDIA GPU and CUDA 12
-#   bash benchmarks/gpu.sh --dry-run    # anywhere: print the plan, run nothing
+#   bash benchmarks/gpu.sh                 # on a machine with CuPy and an NVIDIA GPU
+#   bash benchmarks/gpu.sh --budget 240    # seconds for the whole run (default 360)
+#   bash benchmarks/gpu.sh --dry-run       # anywhere: NumPy stands in for CuPy, tiny sizes
 #
-# Steps, each under its own time limit (together 570 s; --budget scales them):
-#   1. install the `gpu` and `test` extras (pip install -e ".[gpu,test]"); offline, an
-#      already installed CuPy is used, and the step is recorded as failed;
-#   2. the CuPy tests (tests/test_array_api.py -k cupy; a skip counts as a failure here);
-#   3. CuPy's expm (cupyx.scipy.linalg.expm) against scipy's on the token generators of
-#      exactdiff (uniform, absorbing, random; n = 2..17; σ̄ from 1e-8 to 40): exactdiff
-#      never uses it (kernels come from scipy on the host), this records whether it could;
-#   4. benchmarks/scale.py --xp cupy: the pointwise mdse on the GPU, uniform and absorbing,
-#      L growing until exactdiff.memory refuses a size (80 % of the device's memory), values
-#      compared with NumPy up to L = 11.
-# Results: JSON under $OUT when it is set, else under benchmarks/results/: gpu.json (the
-# summary: device, versions, each step's status and seconds), gpu_expm.json,
-# scale_cupy.json, and the logs of each step (gpu_*.log). Exit status: 0 when every step
-# passed.
-set -u
+# It needs no network. It uses the CuPy already installed (the GPU image has
+# cupy-cuda13x); the Python packages exactdiff needs and that machine lacks travel as
+# wheels in .whl/ (made here by benchmarks/download_wheels.sh: array-api-compat), and
+# are installed with `pip install --no-index --no-deps --target`; the repository itself
+# goes on PYTHONPATH (no `pip install -e`, which would need the network).
+#
+# Steps:
+#   1. install the carried wheels .whl/*.whl, if any, into $EXACTDIFF_SITE
+#      (default /tmp/exactdiff-site) and put it and the repository on PYTHONPATH;
+#   2. check that exactdiff imports and (unless --dry-run) that CuPy sees a GPU; a missing
+#      package stops the run here with the command that fetches it;
+#   3. benchmarks/gpu.py with the time left of the budget: CuPy against NumPy on small
+#      toys (stops with exit status 3 when they differ by more than 1e-12), then the
+#      pointwise mdse for N = 4, uniform and absorbing, L growing until the next size
+#      would exceed the time left or the GPU's memory (see its docstring).
+# Results: $OUT/gpu.json when OUT is set, else benchmarks/results/gpu.json, and the
+# output as gpu.log beside it. Exit status: gpu.py's (0 when every agreement holds).
+# Other options (--start-L, --max-L, --numpy-max-L, --memory-limit) go to gpu.py.
+# docs/guide/gpu.md describes the run through the device tool.
+set -uo pipefail
 cd "$(dirname "$0")/.."
+START=$SECONDS
 
 DRY=0
-INSTALL=1
-BUDGET=570
+BUDGET=""
+PASS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY=1 ;;
-    --no-install) INSTALL=0 ;;
-    --budget) shift; BUDGET="$1" ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
-    *) echo "gpu.sh: unknown option $1 (use --dry-run, --no-install, --budget SECONDS)" >&2; exit 2 ;;
+    --budget) shift; BUDGET="${1:?--budget needs a number of seconds}" ;;
+    --start-L|--max-L|--numpy-max-L|--memory-limit)
+      [ $# -ge 2 ] || { echo "gpu.sh: $1 needs a value" >&2; exit 2; }
+      PASS+=("$1" "$2"); shift ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    *) echo "gpu.sh: unknown option $1 (use --dry-run, --budget SECONDS, --start-L, --max-L, --numpy-max-L," \
+            "--memory-limit; --help)" >&2; exit 2 ;;
   esac
   shift
 done
+if [ -z "$BUDGET" ]; then
+  if [ "$DRY" = 1 ]; then BUDGET=20; else BUDGET=360; fi
+fi
 
+PY="${PYTHON:-python3}"
+SITE="${EXACTDIFF_SITE:-/tmp/exactdiff-site}"
 OUTDIR="${OUT:-benchmarks/results}"
-if [ -x .venv/bin/python ]; then PY=".venv/bin/python"; else PY="${PYTHON:-python3}"; fi
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
-# time limits of the steps, in seconds, scaled to the budget (570 s by default)
-T_INSTALL=$(( BUDGET * 180 / 570 ))
-T_TESTS=$(( BUDGET * 120 / 570 ))
-T_EXPM=$(( BUDGET * 30 / 570 ))
-T_SCALE=$(( BUDGET * 240 / 570 ))
-
-INSTALL_CMD=("$PY" -m pip install --quiet --disable-pip-version-check -e ".[gpu,test]")
-TESTS_CMD=("$PY" -m pytest -q -rs -p no:cacheprovider tests/test_array_api.py -k cupy)
-SCALE_CMD=("$PY" benchmarks/scale.py --xp cupy --skip-verify --check-L 11
-           --uniform-L 8 9 10 11 12 13 14 15 16 17 --absorbing-L 8 9 10 11 12 13 14)
-
-if [ "$DRY" = 1 ]; then
-  echo "gpu.sh plan (dry run: nothing is executed)"
-  echo "  python:     $PY"
-  echo "  results in: $OUTDIR (gpu.json, gpu_expm.json, scale_cupy.json, gpu_*.log)"
-  echo "  0. nvidia-smi (device name and memory)"
-  if [ "$INSTALL" = 1 ]; then
-    echo "  1. [${T_INSTALL} s] ${INSTALL_CMD[*]}"
-  else
-    echo "  1. skipped (--no-install)"
-  fi
-  echo "  2. [${T_TESTS} s] ${TESTS_CMD[*]}"
-  echo "  3. [${T_EXPM} s] $PY - <<expm check> (cupyx.scipy.linalg.expm vs scipy.linalg.expm)"
-  echo "  4. [${T_SCALE} s] ${SCALE_CMD[*]}"
-  echo "  total limit: $(( T_INSTALL + T_TESTS + T_EXPM + T_SCALE )) s"
-  for f in benchmarks/scale.py tests/test_array_api.py setup.cfg; do
-    [ -f "$f" ] || { echo "gpu.sh: missing $f" >&2; exit 1; }
-  done
-  exit 0
-fi
-
 mkdir -p "$OUTDIR"
-STEPS=()  # "name status seconds" records for the summary
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
+export PYTHONUNBUFFERED=1
 
-step() {  # step NAME LIMIT CMD...: run CMD under `timeout LIMIT`, log to $OUTDIR/gpu_NAME.log
-  local name="$1" limit="$2"; shift 2
-  local start=$SECONDS status
-  echo "== $name (limit ${limit} s): $*"
-  timeout --kill-after=10 "$limit" "$@" >"$OUTDIR/gpu_$name.log" 2>&1
-  status=$?
-  tail -n 25 "$OUTDIR/gpu_$name.log"
-  echo "== $name: exit $status after $(( SECONDS - start )) s"
-  STEPS+=("$name $status $(( SECONDS - start ))")
-  return $status
-}
-
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$OUTDIR/gpu_nvidia-smi.log" 2>&1 \
-  || echo "gpu.sh: nvidia-smi failed (no NVIDIA driver?); continuing" >&2
-cat "$OUTDIR/gpu_nvidia-smi.log"
-
-if [ "$INSTALL" = 1 ]; then
-  step install "$T_INSTALL" "${INSTALL_CMD[@]}"
-fi
-if ! "$PY" -c "import cupy, sys; sys.exit(cupy.cuda.runtime.getDeviceCount() < 1)" >/dev/null 2>&1; then
-  echo "gpu.sh: CuPy cannot see a CUDA device; the GPU steps fail" >&2
-  STEPS+=("cupy_device 1 0")
+# 1. the carried wheels
+if compgen -G ".whl/*.whl" >/dev/null; then
+  echo "gpu.sh: installing the carried wheels into $SITE: $(cd .whl && echo *.whl)"
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl \
+    || { echo "gpu.sh: installing .whl/*.whl failed (see above)" >&2; exit 2; }
+  export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+else
+  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 fi
 
-# 2. the CuPy tests; a skipped CuPy test means the GPU path was not exercised
-step cupy_tests "$T_TESTS" "${TESTS_CMD[@]}"
-if grep -q "skipped" "$OUTDIR/gpu_cupy_tests.log"; then
-  STEPS+=("cupy_tests_not_skipped 1 0")
-fi
-
-# 3. CuPy's expm against scipy's
-step expm "$T_EXPM" "$PY" - "$OUTDIR/gpu_expm.json" <<'PYEOF'
-import json, sys
-import numpy as np
-import scipy.linalg
-import cupy
-import cupyx.scipy.linalg as cxl
-import exactdiff as ed
-
-rows = []
-for name, Q in [(f"uniform N={N}", ed.uniform(N).Q) for N in (2, 4, 16)] + \
-        [(f"absorbing N={N}", ed.absorbing(N).Q) for N in (2, 4, 16)] + \
-        [(f"random N={N}", ed.process.random_generator(N, seed=N)) for N in (3, 8)]:
-    for sbar in (1e-8, 1e-3, 0.5, 3.0, 40.0):
-        ref = scipy.linalg.expm(sbar * Q)
-        got = cupy.asnumpy(cxl.expm(cupy.asarray(sbar * Q)))
-        rows.append(dict(process=name, sigma_bar=sbar, max_abs_error=float(np.max(np.abs(got - ref))),
-                         column_sum_error=float(np.max(np.abs(got.sum(axis=0) - 1.0)))))
-worst = max(r["max_abs_error"] for r in rows)
-for r in rows:
-    print(f"{r['process']:16s} sbar={r['sigma_bar']:<8g} max|cupy - scipy| = {r['max_abs_error']:.2e}")
-verdict = "agrees with scipy to 1e-12" if worst <= 1e-12 else "DIFFERS from scipy (exactdiff keeps scipy on the host)"
-print(f"worst {worst:.2e}: cupyx.scipy.linalg.expm {verdict}")
-json.dump(dict(check="cupyx expm vs scipy expm", cupy=cupy.__version__, worst_abs_error=worst,
-               tolerance=1e-12, agrees=worst <= 1e-12, rows=rows), open(sys.argv[1], "w"), indent=2)
-PYEOF
-
-# 4. the scale benchmark on CuPy, up to the largest S that fits the device
-step scale "$T_SCALE" "${SCALE_CMD[@]}"
-[ -f benchmarks/results/scale_cupy.json ] && [ "$OUTDIR" != "benchmarks/results" ] \
-  && cp benchmarks/results/scale_cupy.json "$OUTDIR/"
-
-# summary
-printf '%s\n' "${STEPS[@]}" | "$PY" - "$OUTDIR/gpu.json" <<'PYEOF'
-import json, platform, subprocess, sys
-steps = [dict(step=s, exit_status=int(c), seconds=int(t)) for s, c, t in (l.split() for l in sys.stdin if l.strip())]
-info = {}
-try:
+# 2. what the run needs
+"$PY" - "$DRY" <<'PYEOF' || exit 2
+import importlib.util, sys
+dry = sys.argv[1] == "1"
+need = ["numpy", "scipy", "array_api_compat", "threadpoolctl"] + ([] if dry else ["cupy"])
+missing = [m for m in need if importlib.util.find_spec(m) is None]
+if missing:
+    sys.exit(f"gpu.sh: missing Python packages: {', '.join(missing)}. On a machine with network, run "
+             "`bash benchmarks/download_wheels.sh` in the repository and carry .whl (device tool: carry [\".whl\"]).")
+import array_api_compat, exactdiff
+print(f"gpu.sh: exactdiff {exactdiff.__version__} from {exactdiff.__file__}; array-api-compat "
+      f"{array_api_compat.__version__} from {array_api_compat.__file__}")
+if not dry:
     import cupy
-    props = cupy.cuda.runtime.getDeviceProperties(0)
-    info = dict(cupy=cupy.__version__, device=props["name"].decode() if isinstance(props["name"], bytes) else props["name"],
-                device_bytes=int(cupy.cuda.runtime.memGetInfo()[1]), cuda_runtime=cupy.cuda.runtime.runtimeGetVersion())
-except Exception as exc:  # no CuPy or no device: recorded, not raised
-    info = dict(cupy_error=repr(exc))
-summary = dict(benchmark="gpu", steps=steps, passed=all(s["exit_status"] == 0 for s in steps),
-               machine=platform.platform(), **info)
-json.dump(summary, open(sys.argv[1], "w"), indent=2)
-print(json.dumps(summary, indent=2))
-sys.exit(0 if summary["passed"] else 1)
+    count = cupy.cuda.runtime.getDeviceCount()
+    if count < 1:
+        sys.exit("gpu.sh: CuPy sees no GPU (getDeviceCount() = 0); use --dry-run on a machine without one.")
 PYEOF
+if [ "$DRY" = 0 ] && command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+fi
+
+# 3. the run, with the time that is left
+LEFT=$(( BUDGET - (SECONDS - START) ))
+ARGS=(--budget "$LEFT")
+[ "$DRY" = 1 ] && ARGS+=(--dry-run)
+"$PY" benchmarks/gpu.py "${ARGS[@]}" "${PASS[@]}" 2>&1 | tee "$OUTDIR/gpu.log"
+exit "${PIPESTATUS[0]}"

@@ -15,12 +15,13 @@ import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # small products: one BLAS thread is fastest
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import exactdiff as ed  # noqa: E402
-from _common import timed, write_json  # noqa: E402
+import exactdiff as ed
+
+from _common import timed, write_json
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import exactdiff as ed  # noqa: E402
-from _common import timed, write_json  # noqa: E402
+import exactdiff as ed
+
+from _common import timed, write_json
 
 
 def main(argv=None):

@@ -53,10 +53,11 @@ def main(argv=None):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import numpy as np
 
-    from _common import write_json
     from exactdiff.audit.influence import influence_experiment, plot_influence
     from exactdiff.audit.ood import REPORT_N, ood_detection, plot_ood
     from exactdiff.audit.text import read_text
+
+    from _common import write_json
 
     files = {name: args.data / f for name, f in (("train", "text8_eval_data.txt"), ("ood", "text8_gpt_eval_data.txt"))}
     train = read_text(files["train"], name="train")

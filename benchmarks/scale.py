@@ -19,7 +19,8 @@ Every time is reported as wall-clock seconds and as CPU seconds of the process
 computation itself. BLAS runs one thread by default (``--blas-threads``; OpenBLAS threads
 spin while they wait, which makes two threads erratic on a loaded 2-core machine).
 
-``--xp cupy`` runs part 1 on the GPU (``benchmarks/gpu.sh``): the table is made on the
+``--xp cupy`` runs part 1 on the GPU, one subprocess per size (the offline GPU run,
+``benchmarks/gpu.sh``, has its own loop in ``benchmarks/gpu.py``): the table is made on the
 device (Dirichlet(1) by normalised ``cupy.random`` gammas; for L <= ``--check-L`` the host
 table of ``Distribution.dirichlet`` instead, and the values are compared with NumPy's, goal
 1e-12), the time includes a device synchronisation, and the peak is the CuPy memory pool's

@@ -15,16 +15,16 @@ import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # tall-skinny products: one BLAS thread is fastest
 
-import argparse  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import write_json  # noqa: E402
+import exactdiff as ed
+from exactdiff.information import dse_limit
 
-import exactdiff as ed  # noqa: E402
-from exactdiff.information import dse_limit  # noqa: E402
+from _common import write_json
 
 GOAL_S = 10.0
 

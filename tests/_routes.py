@@ -6,6 +6,7 @@ import numpy as np
 import exactdiff as ed
 from exactdiff.core.backend import to_numpy
 
+
 def _toys():
     N, L = 3, 4
     p0 = ed.Distribution.dirichlet(N, L, alpha=0.7, seed=11, zero_fraction=0.3)

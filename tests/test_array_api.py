@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import exactdiff as ed
+from exactdiff.checks.score_entropy import DEFAULT_TIMES, check_theorem_3_1
 from exactdiff.core import tensor as _tensor
 from exactdiff.core.backend import as_xp_table, namespace
-from exactdiff.checks.score_entropy import DEFAULT_TIMES, check_theorem_3_1
 from exactdiff.information.divergences import term_scale as _rate_scale
 
 from _routes import IDS, POINTWISE, RTOL, SCALARS, TOYS, close
@@ -279,18 +279,3 @@ def test_cupy_theorem_3_1_and_kernel_on_host():
         floor = _rate_scale(proc, t, p0.L)
         assert float(cupy.max(cupy.abs(d + m) / cupy.maximum(cupy.maximum(cupy.abs(d), cupy.abs(m)), floor))) <= 1e-10
 
-
-def test_gpu_script_plan():
-    """``benchmarks/gpu.sh --dry-run`` (the one-call GPU run) prints its plan within the
-    10-minute budget without running anything, and refuses an unknown option."""
-    import subprocess
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.sh"
-    out = subprocess.run(["bash", str(script), "--dry-run"], capture_output=True, text=True, timeout=30)
-    assert out.returncode == 0, out.stderr
-    assert "scale.py --xp cupy" in out.stdout and "-k cupy" in out.stdout and "expm" in out.stdout
-    total = int(out.stdout.split("total limit: ")[1].split()[0])
-    assert total <= 600
-    bad = subprocess.run(["bash", str(script), "--bogus"], capture_output=True, text=True, timeout=30)
-    assert bad.returncode == 2 and "unknown option" in bad.stderr

@@ -18,11 +18,11 @@ import exactdiff as ed
 from exactdiff.checks import engines as CE
 from exactdiff.checks import estimators as CEst
 from exactdiff.checks import gaussian as CG
+from exactdiff.checks import laws as CLaw
 from exactdiff.checks import likelihood as CL
 from exactdiff.checks import markov as CMk
 from exactdiff.checks import masked as CM
 from exactdiff.checks import process as CP
-from exactdiff.checks import laws as CLaw
 from exactdiff.checks import score_entropy as CS
 from exactdiff.checks import score_models as CSM
 from exactdiff.checks.result import compare

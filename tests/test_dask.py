@@ -17,7 +17,8 @@ from exactdiff.core import memory
 from exactdiff.core import tensor as _tensor
 from exactdiff.core.backend import is_dask, namespace, to_numpy
 
-from _routes import IDS, POINTWISE as _POINTWISE, RTOL, SCALARS, TOYS, close
+from _routes import IDS, RTOL, SCALARS, TOYS, close
+from _routes import POINTWISE as _POINTWISE
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")

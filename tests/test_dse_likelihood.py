@@ -270,7 +270,7 @@ def test_divergence_hand_toy():
     gap = dse_prior_term(proc, proc.total(10.0), x0) - ed.pointwise_kl(far, proc, 10.0)[0, 0, 0]
     assert abs(m_far.mean + math.log(0.6) - gap) < 1e-8
     # the exact route (table) and the numeric one (σ̄·E[h²] at σ̄ = 1e-30) agree
-    wrapped = lambda x, s: OracleScore(far, proc)(x, s)  # noqa: E731  (a black box)
+    wrapped = lambda x, s: OracleScore(far, proc)(x, s)  # noqa: E731
     assert variance_divergence(wrapped, proc, x0)[:3:2] == (False, "numeric")
     wrapped_near = lambda x, s: OracleScore(near, proc)(x, s)  # noqa: E731
     assert variance_divergence(wrapped_near, proc, x0)[:3:2] == (True, "numeric")

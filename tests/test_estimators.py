@@ -21,6 +21,11 @@ from hypothesis import strategies as st
 from scipy.integrate import quad
 
 import exactdiff as ed
+from exactdiff.figures.estimators import (
+    estimator_variance_figure,
+    fig1a_time_free_nll,
+    fig1b_conditional_nll,
+)
 from exactdiff.masked.time_integral import log_divergence, power_integral
 from exactdiff.sequences.masks import mask_patterns
 from exactdiff.masked.denoisers import CorruptedDenoiser
@@ -33,11 +38,6 @@ from exactdiff.masked.estimators import (
     log_ratio_moments,
     mask_losses,
     moments_from_losses,
-)
-from exactdiff.figures.estimators import (
-    estimator_variance_figure,
-    fig1a_time_free_nll,
-    fig1b_conditional_nll,
 )
 
 MASKED_LAWS = ("time_integral", "k_dce", "time_free")

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import exactdiff as ed
-from exactdiff.information.engines.dense import DenseState
 from exactdiff.core.numerics import richardson_derivative
+from exactdiff.information.engines.dense import DenseState
 
 # Relative tolerance of engine agreement, measured against the size of the terms
 # (max(|value|, L log n)): both engines form the KL as a difference of O(L log n) terms.

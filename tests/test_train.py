@@ -32,7 +32,6 @@ from exactdiff.train import (
 from exactdiff.train.exact import support
 
 
-
 def _has_extra():
     try:
         return all(importlib.util.find_spec(m) is not None for m in ("jax", "optax"))
