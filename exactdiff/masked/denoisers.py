@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.callables import call_user
 from ..core.validation import SUM_ATOL, as_samples, as_table, as_token_array, validate_pseudo_count, show_masked
 from ..markov import MarkovChain, fit_markov_chain
 from .optimal import optimal_denoiser_table
@@ -54,12 +55,19 @@ def evaluate_denoiser(denoiser, x, N: int) -> np.ndarray:
     """Call ``denoiser`` on ``x`` (B, L) and validate its output (B, L, N).
 
     Raises ``ValueError`` for a wrong shape, negative or non-finite entries, or a
-    masked row that does not sum to 1, naming the first offending row and position.
+    masked row that does not sum to 1, naming the first offending row and position; an
+    exception raised inside the user's denoiser becomes a one-line
+    :class:`~exactdiff.core.callables.UserCodeError` naming it.
     """
     x = np.asarray(x, dtype=np.int64)
     if x.ndim != 2:
         raise ValueError(f"denoiser input must have shape (B, L) (got {x.shape}).")
-    out = np.asarray(denoiser(x), dtype=np.float64)
+    raw = call_user(denoiser, x, role="denoiser")
+    try:
+        out = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"the denoiser must return a float array of shape (B, L, N) = {x.shape + (N,)} "
+                         f"(got {type(raw).__name__}).") from None
     expected = x.shape + (N,)
     if out.shape != expected:
         raise ValueError(f"denoiser output must have shape (B, L, N) = {expected} (got {out.shape}).")
