@@ -27,17 +27,17 @@ With N data tokens, n = N or N+1 noisy tokens and length L, write (float64 throu
 
 The estimate is d plus the largest of the phases below (what each holds at its peak):
 
-================================  ===========================================================
-quantity                          phases
-================================  ===========================================================
-``marginal``                      push
-``pointwise_kl``,                 push; t + z + c (log p_t in place); t + d + z + pull
-``mutual_information``            (the token sum and the pull-back); reach
-``mdse``,                         push; 2t + z + c (p_t, F and the zeros of p_t);
-``pointwise_kl_derivative``,      t + d + z + pull; reach
+===================================  ===========================================================
+quantity                             phases
+===================================  ===========================================================
+``marginal``                         push
+``pointwise_kl``,                    push; t + z + c (log p_t in place); t + d + z + pull
+``mutual_information``               (the token sum and the pull-back); reach
+``mdse``,                            push; 2t + z + c (p_t, F and the zeros of p_t);
+``pointwise_kl_derivative``,         t + d + z + pull; reach
 ``mutual_information_derivative``
-``marginal_entropy_derivative``   push; 2t + c
-================================  ===========================================================
+``marginal_entropy_derivative``      push; 2t + c
+===================================  ===========================================================
 
 with reach = d + z + max(t + pull, 1.125 d) (the pull-back of the zeros as floats, then the
 ``inf`` filled in). Nothing of size S² is
