@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from typing import NamedTuple
 
 import numpy as np
 from scipy import stats
@@ -59,7 +60,10 @@ __all__ = [
     "sample_pairs",
     "OODSetup",
     "ood_setup",
+    "fit_text_chain",
     "draws_needed",
+    "TableDraws",
+    "table_draws",
     "ood_detection",
     "plot_ood",
 ]
@@ -182,6 +186,32 @@ def _check_order(order, prompt):
     return k
 
 
+def _training_tokens(train_text, k, train_chars):
+    train_tok = encode_text(train_text)[:train_chars]
+    if train_tok.size <= 4 * k + 4:
+        raise ValueError(f"`train_text` has {train_tok.size} characters; fitting an order-{k} chain needs more.")
+    return train_tok
+
+
+def _fit(train_tok, k, alpha):
+    if alpha is None:
+        alpha, alpha_scores = choose_alpha(train_tok, k)
+    else:
+        alpha_scores = {}
+    chain = fit_markov_chain(train_tok, len(TEXT8_ALPHABET), k, float(alpha), alphabet=TEXT8_ALPHABET)
+    return chain, float(alpha), alpha_scores
+
+
+def fit_text_chain(train_text: str, *, order: int = 3, alpha=None, train_chars: int = 40_000):
+    """The chain of step 2 of the module docstring, as :func:`ood_detection` and
+    :func:`ood_setup` fit it: order k on the first ``train_chars`` characters of
+    ``train_text`` (text8 alphabet), α chosen by :func:`choose_alpha` unless given, the
+    initial law stationary. Returns (chain, α, {α: validation NLL per character})."""
+    k = _check_order(order, order)
+    train_chars = check_count(train_chars, "train_chars", 2)
+    return _fit(_training_tokens(train_text, k, train_chars), k, alpha)
+
+
 @dataclasses.dataclass(frozen=True)
 class OODSetup:
     """The chain and the prompt/response pairs of an OOD run (:func:`ood_setup`), shared by
@@ -247,9 +277,7 @@ def ood_setup(train_text: str, in_text: str, ood_text: str, *, order: int = 3, p
     k = _check_order(order, prompt)
     pairs = check_count(pairs, "pairs")
     train_chars = check_count(train_chars, "train_chars", 2)
-    train_tok = encode_text(train_text)[:train_chars]
-    if train_tok.size <= 4 * k + 4:
-        raise ValueError(f"`train_text` has {train_tok.size} characters; fitting an order-{k} chain needs more.")
+    train_tok = _training_tokens(train_text, k, train_chars)
     same = (in_text == train_text) if same_file is None else bool(same_file)
     held = encode_text(in_text)[train_chars if same else 0:]
     if held.size < prompt + response:
@@ -261,11 +289,7 @@ def ood_setup(train_text: str, in_text: str, ood_text: str, *, order: int = 3, p
     timing["load_s"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    if alpha is None:
-        alpha, alpha_scores = choose_alpha(train_tok, k)
-    else:
-        alpha_scores = {}
-    chain = fit_markov_chain(train_tok, len(TEXT8_ALPHABET), k, float(alpha), alphabet=TEXT8_ALPHABET)
+    chain, alpha, alpha_scores = _fit(train_tok, k, alpha)
     timing["fit_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -277,6 +301,56 @@ def ood_setup(train_text: str, in_text: str, ood_text: str, *, order: int = 3, p
                     held_out_chars=int(held.size), sequences=seqs, labels=labels, nll=nll,
                     prompt_starts=starts + (train_chars if same else 0), ood_starts=ostarts,
                     mc_stream=mc_ss, boot_stream=boot_ss, timing_s=timing)
+
+
+class TableDraws(NamedTuple):
+    """What :func:`table_draws` returns, for K laws.
+
+    Attributes
+    ----------
+    means, variances : ndarray, shape (K,)
+        The exact mean (the limit) and variance of one draw of each law.
+    curves : ndarray, shape (K, seeds, len(grid))
+        The Monte Carlo estimate with n = grid[g] draws: the running mean of the first n
+        draws of each repetition.
+    picks : ndarray, shape (seeds, grid[-1])
+        The mask indices drawn for the first group of laws (for checking lookups).
+    """
+
+    means: np.ndarray
+    variances: np.ndarray
+    curves: np.ndarray
+    picks: np.ndarray
+
+
+def table_draws(losses, laws, stream, *, seeds: int, grid) -> TableDraws:
+    """Exact moments and Monte Carlo estimates of one response from its loss table.
+
+    ``losses`` is ℓ(m) on every mask of the response (2^n,), in the order of
+    :func:`~exactdiff.masked.mask_patterns`. Each law's mean and variance are exact
+    (:meth:`MaskLaw.raw_moments <exactdiff.MaskLaw.raw_moments>`); the draws are mask
+    indices looked up in the table, one child of ``stream`` (a ``SeedSequence``) per group
+    of laws sharing a size law (in the order of first appearance), so the laws of a group
+    see the same masks. The children are ``SeedSequence(stream.entropy,
+    spawn_key=stream.spawn_key + (j,))`` — what ``stream.spawn`` gives on a fresh
+    ``stream`` — so a second call with the same stream draws the same masks. ``grid``: the increasing draw counts reported, grid[-1] draws per
+    repetition."""
+    grid = np.asarray(grid)
+    families = _families(laws)
+    means, variances = np.empty(len(laws)), np.empty(len(laws))
+    curves = np.empty((len(laws), seeds, grid.size))
+    for i, law in enumerate(laws):
+        m1, m2 = law.raw_moments(losses, orders=(1, 2))
+        means[i], variances[i] = m1, max(m2 - m1 * m1, 0.0)
+    first = None
+    children = [np.random.SeedSequence(stream.entropy, spawn_key=stream.spawn_key + (j,)) for j in range(len(families))]
+    for fam, child in zip(families, children):
+        picks = fam[0].draw_patterns((seeds, grid[-1]), np.random.default_rng(child))
+        first = picks if first is None else first
+        for law in fam:
+            running = np.cumsum(law.values(losses, picks), axis=1)
+            curves[laws.index(law)] = running[:, grid - 1] / grid
+    return TableDraws(means, variances, curves, first)
 
 
 #: The shared arguments of :func:`_summarise_chunk` in a worker process.
@@ -301,7 +375,6 @@ def _summarise_responses(rows, slots, chain, seqs, laws, prompt, response, seeds
     against forward–backward rows. A top-level function, so that worker processes can run it."""
     T, C = list(range(prompt, prompt + response)), list(range(prompt))
     weights = subset_weight(response, np.arange(response))
-    families = _families(laws)
     out = {"limits": np.empty((len(laws), rows.size)), "variances": np.empty((len(laws), rows.size)),
            "curves": np.empty((len(laws), seeds, grid.size, rows.size)), "cor43": np.empty(rows.size),
            "direct": [], "tables_s": 0.0, "mc_s": 0.0}
@@ -318,20 +391,14 @@ def _summarise_responses(rows, slots, chain, seqs, laws, prompt, response, seeds
         out["cor43"][c] = float(weights @ h)  # route 3: the Corollary 4.3 sum
         out["tables_s"] += time.perf_counter() - t
         t = time.perf_counter()
-        for i, law in enumerate(laws):
-            m1, m2 = law.raw_moments(losses, orders=(1, 2))
-            out["limits"][i, c], out["variances"][i, c] = m1, max(m2 - m1 * m1, 0.0)
-        for fam, stream in zip(families, streams[r].spawn(len(families))):
-            picks = fam[0].draw_patterns((seeds, grid[-1]), np.random.default_rng(stream))
-            for law in fam:
-                running = np.cumsum(law.values(losses, picks), axis=1)
-                out["curves"][laws.index(law), :, :, c] = running[:, grid - 1] / grid
-            if slots[c] < direct_check and fam is families[0]:
-                sub = picks[0, :64]
-                vis = np.ones((sub.size, prompt + response), dtype=bool)
-                vis[:, prompt:] = ~((sub[:, None] >> np.arange(response - 1, -1, -1)) & 1).astype(bool)
-                lc = chain.log_conditionals(seqs[r], vis)
-                out["direct"].append(float(np.max(np.abs(-lc[:, prompt:].sum(axis=1) - losses[sub]))))
+        draws = table_draws(losses, laws, streams[r], seeds=seeds, grid=grid)
+        out["limits"][:, c], out["variances"][:, c], out["curves"][..., c] = draws.means, draws.variances, draws.curves
+        if slots[c] < direct_check:
+            sub = draws.picks[0, :64]
+            vis = np.ones((sub.size, prompt + response), dtype=bool)
+            vis[:, prompt:] = ~((sub[:, None] >> np.arange(response - 1, -1, -1)) & 1).astype(bool)
+            lc = chain.log_conditionals(seqs[r], vis)
+            out["direct"].append(float(np.max(np.abs(-lc[:, prompt:].sum(axis=1) - losses[sub]))))
         out["mc_s"] += time.perf_counter() - t
     return out
 
