@@ -151,12 +151,12 @@ def test_ood_setup_gives_the_pairs_of_ood_detection(shared_data):
 
     text = read_text(shared_data / "text8" / "text8_eval_data.txt")
     gpt = read_text(shared_data / "text8" / "text8_gpt_eval_data.txt")
-    res = ood_detection(text, text, gpt, order=2, pairs=6, seed=3, seeds=2, max_draws=4, table_pairs=1,
-                        laws=("time_free",))
-    s = ood_setup(text, text, gpt, order=2, pairs=6, seed=3)
+    res = ood_detection(text, text, gpt, order=1, pairs=6, seed=3, seeds=2, max_draws=4, table_pairs=1,
+                        laws=("time_free",), response=4)
+    s = ood_setup(text, text, gpt, order=1, pairs=6, seed=3, response=4)
     assert s.nll.tolist() == res["nll"]["in"] + res["nll"]["ood"]
     assert s.prompt_starts.tolist() == res["prompt_starts"] and s.alpha == res["alpha"]
-    chain, alpha, _ = fit_text_chain(text, order=2)
+    chain, alpha, _ = fit_text_chain(text, order=1)
     assert alpha == s.alpha and np.array_equal(chain.transitions, s.chain.transitions)
 
 
@@ -168,7 +168,7 @@ KW = dict(prompt=P, response=R, steps=6, width=8, depth=2, batch=16, validation=
 @needs_extra
 def test_training_is_seeded_and_independent_of_chunking():
     a = train_text_denoiser(CHAIN, seed=5, chunk=6, **KW)
-    b = train_text_denoiser(CHAIN, seed=5, chunk=4, **KW)  # steps grouped 4 + 2 instead of 6
+    b = train_text_denoiser(CHAIN, seed=5, chunk=3, **KW)  # steps grouped 3 + 3 instead of 6
     c = train_text_denoiser(CHAIN, seed=6, chunk=6, **KW)
     for k in a.params:
         np.testing.assert_array_equal(a.params[k], b.params[k])
@@ -234,3 +234,27 @@ def test_cli_text_file_and_option_errors(tmp_path, capsys):
     assert err == "exactdiff train: error: argument --text: not allowed with argument --toy"
     assert run_error(["train", "--toy", "x.json", "--order", "2", "--steps", "5", "--out", out], capsys) == \
         "exactdiff train: error: --order applies to --text only (got it with --toy)."
+
+
+# -- figures ----------------------------------------------------------------------------------------
+def test_figures_draw_what_they_are_given(tmp_path):
+    """The Fig. c figure from a result of the benchmark's shape, and the learning curve."""
+    from exactdiff.train import figc_trained_network, text_learning_curve
+
+    rng = np.random.default_rng(0)
+    grid = [1, 2, 4]
+    rows = [{"label": lab, "nll": 30 + 5 * lab + rng.normal(), "limit": 33 + 3 * lab + rng.normal(),
+             "mc": {str(n): 33 + rng.normal() for n in grid}} for lab in (0, 1) * 10]
+    mc = {"mean": {"1": 0.6, "2": 0.65, "4": 0.7}, "sd": {"1": 0.05, "2": 0.04, "4": 0.03}}
+    result = {"rows": rows, "setup": {"mc_seeds": 3, "order": 3, "alpha": 0.1, "seed": 0, "prompt": 4, "response": 4},
+              "network": {"description": "test network"},
+              "auroc": {"chain_exact": 0.9, "network_limit": 0.71, "mc": {"time_free": mc, "k_dce": mc},
+                        "draws_for_0.01": {"time_free": {"mean_within": 4}}},
+              "in_distribution_gap": {"mean_bias": 1.0, "se": 0.1}}
+    path = figc_trained_network(result, tmp_path / "figc.png")
+    history = [{"step": s, "val_dce": 50 - s / 10, "val_dce_se": 1.0, "gap": 10 - s / 10, "gap_se": 0.3,
+                "entropy": 40.0} for s in (0, 10, 20)]
+    curve = text_learning_curve(history, tmp_path / "curve.png", loss=rng.normal(48, 1, 20))
+    for p in (path, curve):
+        with open(p, "rb") as fh:
+            assert fh.read(8) == b"\x89PNG\r\n\x1a\n"

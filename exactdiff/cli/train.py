@@ -20,9 +20,9 @@ TRAIN_EXAMPLE = """examples:
   exactdiff train --toy ../shared/data/sequence_eval.json --steps 60000 --seed 0 --out runs/dna
                                                    # the committed recipe: MLP 2x512, about 8 min on 2 cores
   exactdiff train --toy ../shared/data/sequence_eval.json --steps 2000 --width 128 --out /tmp/quick
-  exactdiff train --text ../shared/data/text8/text8_eval_data.txt --steps 30000 --seed 0 --out runs/text
-                                                   # Fig. c's network: prompt MLP 2x256 on samples of the
-                                                   # order-3 chain of exactdiff ood, 16 + 16 letters
+  exactdiff train --text ../shared/data/text8/text8_eval_data.txt --steps 60000 --seed 0 --out runs/text
+                                                   # Fig. c's network (11 min on 2 shared cores): prompt MLP
+                                                   # 2x256 on samples of the order-3 chain of exactdiff ood
 
 writes DIR/params.npz (load it with exactdiff.train.load_denoiser), DIR/history.json (the exact
 learning curve; with --text the validation gap), DIR/loss.npy and DIR/loss_curve.png; needs

@@ -85,7 +85,7 @@ __all__ = ["TEXT_RECIPE", "DATA_BLOCK", "TextTrainingResult", "train_text_denois
 
 #: The recipe of the committed text network (``figures/figc_trained_network_params.npz``).
 TEXT_RECIPE = {"order": 3, "prompt": 16, "response": 16, "width": 256, "depth": 2, "batch": 256, "lr": 2e-3,
-               "warmup": 500, "steps": 30_000, "law": "auto"}
+               "warmup": 500, "steps": 60_000, "law": "auto"}
 
 #: Steps whose training sequences are drawn in one ``chain.sample`` call (module docstring).
 DATA_BLOCK = 100

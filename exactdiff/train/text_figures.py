@@ -80,7 +80,7 @@ def figc_trained_network(result: dict, path, *, show_draws: int | None = None) -
         ax.errorbar(ns, list(d["mean"].values()), yerr=list(d["sd"].values()), capsize=2, lw=1, marker="o", ms=3,
                     color=COLORS.get(name), label=f"network, {name} Monte Carlo (mean ± sd over "
                                                   f"{result['setup']['mc_seeds']} repetitions)")
-    ax.axhline(au["network_limit"], color="tab:blue", ls="--", lw=1.2,
+    ax.axhline(au["network_limit"], color="#e76f51", ls="--", lw=1.5,
                label=f"network, exact limit: {au['network_limit']:.4f}")
     ax.axhline(au["chain_exact"], color="k", ls="-", lw=1.2, label=f"chain, exact (the truth): {au['chain_exact']:.4f}")
     need = au["draws_for_0.01"]["time_free"]["mean_within"]
@@ -103,9 +103,10 @@ def figc_trained_network(result: dict, path, *, show_draws: int | None = None) -
     if gap:
         ax.axvline(gap["mean_bias"], color="k", lw=1,
                    label=f"chain's own samples: mean {gap['mean_bias']:+.2f} ± {gap['se']:.2f} (the KL)")
+    ax.set_ylim(top=1.4 * ax.get_ylim()[1])  # room for the legend
     ax.set_xlabel("bias = network limit − truth (nats)", fontsize=8)
     ax.set_title("(e) the network's exact bias per response", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left")
     ax.grid(alpha=0.3)
     s = result["setup"]
     fig.suptitle(f"Fig. c with ground truth: a {result['network']['description']} trained on samples of the order-"
