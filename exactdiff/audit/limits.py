@@ -37,6 +37,7 @@ from ..core.validation import as_token_array, validate_count, validate_target_co
 from ..markov import MarkovChain
 from ..markov.forward_backward import subset_losses
 from ..masked import exact_conditional_nll, mask_losses, visible_table
+from ..core.callables import model_name
 from ..core.results import STDERR_GOAL, draws_for
 from ..masked.estimators import estimate_nll, moments_from_losses, validate_law
 from ..masked.laws import LAW_NAMES
@@ -221,13 +222,13 @@ def audit_denoiser(p0, denoiser, sequences=None, *, law="time_free", target=None
         }
         if truth.chain is None:
             rec["p0"] = float(truth.p0.table[tuple(x)])
-        for name in [law_name] + others if law_name in LAW_NAMES else others:
+        for name in [law_name] + others:
             lim, var = (limit, variance) if name == law_name else _moments(losses, sizes, name)
             rec["laws"][name] = {"limit": lim, "bias": lim - nll, "variance": var, "draws_for_0.01": draws_for(var)}
         records.append(rec)
     return _summarise(records, dict(
-        toy=getattr(p0, "name", None), N=N, L=L, target=T if conditional else None, context=C if conditional else None,
-        law=law_name, samples=samples, seed=seed, tol=tol, stderr_goal=STDERR_GOAL,
+        toy=getattr(p0, "name", None), denoiser=model_name(denoiser), N=N, L=L, target=T if conditional else None,
+        context=C if conditional else None, law=law_name, samples=samples, seed=seed, tol=tol, stderr_goal=STDERR_GOAL,
         sequences=len(records), weights="p0 (renormalised over the audited sequences)" if truth.chain is None
         else "uniform over the audited sequences"), tol)
 

@@ -35,8 +35,10 @@ Setup (the paper's own audit data, ``../shared/data/text8/``):
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
+from typing import NamedTuple
 
 import numpy as np
 from scipy import stats
@@ -57,7 +59,12 @@ __all__ = [
     "choose_alpha",
     "transition_nll",
     "sample_pairs",
+    "OODSetup",
+    "ood_setup",
+    "fit_text_chain",
     "draws_needed",
+    "TableDraws",
+    "table_draws",
     "ood_detection",
     "plot_ood",
 ]
@@ -180,6 +187,173 @@ def _validate_order(order, prompt):
     return k
 
 
+def _training_tokens(train_text, k, train_chars):
+    train_tok = encode_text(train_text)[:train_chars]
+    if train_tok.size <= 4 * k + 4:
+        raise ValueError(f"`train_text` has {train_tok.size} characters; fitting an order-{k} chain needs more.")
+    return train_tok
+
+
+def _fit(train_tok, k, alpha):
+    if alpha is None:
+        alpha, alpha_scores = choose_alpha(train_tok, k)
+    else:
+        alpha_scores = {}
+    chain = fit_markov_chain(train_tok, len(TEXT8_ALPHABET), k, float(alpha), alphabet=TEXT8_ALPHABET)
+    return chain, float(alpha), alpha_scores
+
+
+def fit_text_chain(train_text: str, *, order: int = 3, alpha=None, train_chars: int = 40_000):
+    """The chain of step 2 of the module docstring, as :func:`ood_detection` and
+    :func:`ood_setup` fit it: order k on the first ``train_chars`` characters of
+    ``train_text`` (text8 alphabet), α chosen by :func:`choose_alpha` unless given, the
+    initial law stationary. Returns (chain, α, {α: validation NLL per character})."""
+    k = _validate_order(order, order)
+    train_chars = validate_count(train_chars, "train_chars", 2)
+    return _fit(_training_tokens(train_text, k, train_chars), k, alpha)
+
+
+@dataclasses.dataclass(frozen=True)
+class OODSetup:
+    """The chain and the prompt/response pairs of an OOD run (:func:`ood_setup`), shared by
+    :func:`ood_detection` and every audit of the same pairs (e.g. a trained network's).
+
+    Attributes
+    ----------
+    chain : MarkovChain
+        The order-k chain fitted on the first ``train_chars`` characters (α chosen by
+        :func:`choose_alpha` unless given).
+    alpha : float
+    alpha_scores : dict of float → float
+        The validation NLL per character of each α tried (empty when α was given).
+    train_chars, held_out_chars : int
+        Characters fitted on, and characters of the in-distribution text the pairs come from.
+    sequences : ndarray, shape (2P, prompt + response)
+        The pairs (:func:`sample_pairs`): rows 0..P−1 true continuations, P..2P−1 OOD.
+    labels : ndarray, shape (2P,)
+        0 for the true continuations, 1 for the OOD responses.
+    nll : ndarray, shape (2P,)
+        The exact −log p(response | prompt) under the chain (:func:`transition_nll`).
+    prompt_starts, ood_starts : ndarray, shape (P,)
+        Where each prompt starts in the in-distribution text (counted from its first
+        character) and each OOD response in the OOD text.
+    mc_stream, boot_stream : numpy.random.SeedSequence
+        The second and third children of ``SeedSequence(seed)`` (the first drew the
+        pairs): the Monte Carlo draws (spawned per response) and the bootstrap.
+    timing_s : dict
+        ``load_s``, ``fit_s`` (α included) and ``pairs_and_exact_s``.
+    """
+
+    chain: MarkovChain
+    alpha: float
+    alpha_scores: dict
+    train_chars: int
+    held_out_chars: int
+    sequences: np.ndarray
+    labels: np.ndarray
+    nll: np.ndarray
+    prompt_starts: np.ndarray
+    ood_starts: np.ndarray
+    mc_stream: np.random.SeedSequence
+    boot_stream: np.random.SeedSequence
+    timing_s: dict
+
+
+def ood_setup(train_text: str, in_text: str, ood_text: str, *, order: int = 3, pairs: int = 500, seed: int = 0,
+              alpha=None, train_chars: int = 40_000, same_file=None, prompt: int = 16,
+              response: int = 16) -> OODSetup:
+    """Steps 1–3 of the module docstring and the exact NLLs: fit the chain and draw the
+    pairs exactly as :func:`ood_detection` does with the same arguments (its parameters).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> text = "".join(rng.choice(list("ab "), size=3000))
+    >>> s = ood_setup(text, text, "ab" * 50, order=1, pairs=3, train_chars=2000, prompt=4, response=4)
+    >>> s.sequences.shape, s.labels.tolist()
+    ((6, 8), [0, 0, 0, 1, 1, 1])
+    """
+    timing, t0 = {}, time.perf_counter()
+    k = _validate_order(order, prompt)
+    pairs = validate_count(pairs, "pairs")
+    train_chars = validate_count(train_chars, "train_chars", 2)
+    train_tok = _training_tokens(train_text, k, train_chars)
+    same = (in_text == train_text) if same_file is None else bool(same_file)
+    held = encode_text(in_text)[train_chars if same else 0:]
+    if held.size < prompt + response:
+        where = f"after the first {train_chars:,} (used to fit)" if same else "in all"
+        raise ValueError(f"`in_text` has {held.size} characters {where}; one pair needs {prompt + response}.")
+    ood_tok = encode_text(ood_text)
+    if ood_tok.size < response:
+        raise ValueError(f"`ood_text` has {ood_tok.size} characters; one response needs {response}.")
+    timing["load_s"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    chain, alpha, alpha_scores = _fit(train_tok, k, alpha)
+    timing["fit_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    pair_ss, mc_ss, boot_ss = np.random.SeedSequence(seed).spawn(3)
+    seqs, labels, starts, ostarts = sample_pairs(held, ood_tok, pairs, np.random.default_rng(pair_ss), prompt, response)
+    nll = transition_nll(chain, seqs, prompt)
+    timing["pairs_and_exact_s"] = time.perf_counter() - t
+    return OODSetup(chain=chain, alpha=float(alpha), alpha_scores=alpha_scores, train_chars=int(train_tok.size),
+                    held_out_chars=int(held.size), sequences=seqs, labels=labels, nll=nll,
+                    prompt_starts=starts + (train_chars if same else 0), ood_starts=ostarts,
+                    mc_stream=mc_ss, boot_stream=boot_ss, timing_s=timing)
+
+
+class TableDraws(NamedTuple):
+    """What :func:`table_draws` returns, for K laws.
+
+    Attributes
+    ----------
+    means, variances : ndarray, shape (K,)
+        The exact mean (the limit) and variance of one draw of each law.
+    curves : ndarray, shape (K, seeds, len(grid))
+        The Monte Carlo estimate with n = grid[g] draws: the running mean of the first n
+        draws of each repetition.
+    picks : ndarray, shape (seeds, grid[-1])
+        The mask indices drawn for the first group of laws (for checking lookups).
+    """
+
+    means: np.ndarray
+    variances: np.ndarray
+    curves: np.ndarray
+    picks: np.ndarray
+
+
+def table_draws(losses, laws, stream, *, seeds: int, grid) -> TableDraws:
+    """Exact moments and Monte Carlo estimates of one response from its loss table.
+
+    ``losses`` is ℓ(m) on every mask of the response (2^n,), in the order of
+    :func:`~exactdiff.masked.mask_patterns`. Each law's mean and variance are exact
+    (:meth:`MaskLaw.raw_moments <exactdiff.MaskLaw.raw_moments>`); the draws are mask
+    indices looked up in the table, one child of ``stream`` (a ``SeedSequence``) per group
+    of laws sharing a size law (in the order of first appearance), so the laws of a group
+    see the same masks. The children are ``SeedSequence(stream.entropy,
+    spawn_key=stream.spawn_key + (j,))`` — what ``stream.spawn`` gives on a fresh
+    ``stream`` — so a second call with the same stream draws the same masks. ``grid``: the increasing draw counts reported, grid[-1] draws per
+    repetition."""
+    grid = np.asarray(grid)
+    families = _families(laws)
+    means, variances = np.empty(len(laws)), np.empty(len(laws))
+    curves = np.empty((len(laws), seeds, grid.size))
+    for i, law in enumerate(laws):
+        m1, m2 = law.raw_moments(losses, orders=(1, 2))
+        means[i], variances[i] = m1, max(m2 - m1 * m1, 0.0)
+    first = None
+    children = [np.random.SeedSequence(stream.entropy, spawn_key=stream.spawn_key + (j,)) for j in range(len(families))]
+    for fam, child in zip(families, children):
+        picks = fam[0].draw_patterns((seeds, grid[-1]), np.random.default_rng(child))
+        first = picks if first is None else first
+        for law in fam:
+            running = np.cumsum(law.values(losses, picks), axis=1)
+            curves[laws.index(law)] = running[:, grid - 1] / grid
+    return TableDraws(means, variances, curves, first)
+
+
 #: The shared arguments of :func:`_summarise_chunk` in a worker process.
 _TASK = {}
 
@@ -202,7 +376,6 @@ def _summarise_responses(rows, slots, chain, seqs, laws, prompt, response, seeds
     against forward–backward rows. A top-level function, so that worker processes can run it."""
     T, C = list(range(prompt, prompt + response)), list(range(prompt))
     weights = subset_weight(response, np.arange(response))
-    families = _families(laws)
     out = {"limits": np.empty((len(laws), rows.size)), "variances": np.empty((len(laws), rows.size)),
            "curves": np.empty((len(laws), seeds, grid.size, rows.size)), "cor43": np.empty(rows.size),
            "direct": [], "tables_s": 0.0, "mc_s": 0.0}
@@ -219,20 +392,14 @@ def _summarise_responses(rows, slots, chain, seqs, laws, prompt, response, seeds
         out["cor43"][c] = float(weights @ h)  # route 3: the Corollary 4.3 sum
         out["tables_s"] += time.perf_counter() - t
         t = time.perf_counter()
-        for i, law in enumerate(laws):
-            m1, m2 = law.raw_moments(losses, orders=(1, 2))
-            out["limits"][i, c], out["variances"][i, c] = m1, max(m2 - m1 * m1, 0.0)
-        for fam, stream in zip(families, streams[r].spawn(len(families))):
-            picks = fam[0].draw_patterns((seeds, grid[-1]), np.random.default_rng(stream))
-            for law in fam:
-                running = np.cumsum(law.values(losses, picks), axis=1)
-                out["curves"][laws.index(law), :, :, c] = running[:, grid - 1] / grid
-            if slots[c] < direct_check and fam is families[0]:
-                sub = picks[0, :64]
-                vis = np.ones((sub.size, prompt + response), dtype=bool)
-                vis[:, prompt:] = ~patterns_to_masks(sub, response)
-                lc = chain.log_conditionals(seqs[r], vis)
-                out["direct"].append(float(np.max(np.abs(-lc[:, prompt:].sum(axis=1) - losses[sub]))))
+        draws = table_draws(losses, laws, streams[r], seeds=seeds, grid=grid)
+        out["limits"][:, c], out["variances"][:, c], out["curves"][..., c] = draws.means, draws.variances, draws.curves
+        if slots[c] < direct_check:
+            sub = draws.picks[0, :64]
+            vis = np.ones((sub.size, prompt + response), dtype=bool)
+            vis[:, prompt:] = ~patterns_to_masks(sub, response)
+            lc = chain.log_conditionals(seqs[r], vis)
+            out["direct"].append(float(np.max(np.abs(-lc[:, prompt:].sum(axis=1) - losses[sub]))))
         out["mc_s"] += time.perf_counter() - t
     return out
 
@@ -300,48 +467,29 @@ def ood_detection(train_text: str, in_text: str, ood_text: str, *, order: int = 
     True
     """
     timing, t0, c0 = {}, time.perf_counter(), time.process_time()
-    k = _validate_order(order, prompt)
     pairs = validate_count(pairs, "pairs")
     seeds = validate_count(seeds, "seeds", 2)
     max_draws = validate_count(max_draws, "max_draws")
-    train_chars = validate_count(train_chars, "train_chars", 2)
     if response > 20:
         raise ValueError(f"`response`={response}: the exact tables have 2^response entries (at most 2^20).")
-    train_tok = encode_text(train_text)[:train_chars]
-    if train_tok.size <= 4 * k + 4:
-        raise ValueError(f"`train_text` has {train_tok.size} characters; fitting an order-{k} chain needs more.")
-    same = (in_text == train_text) if same_file is None else bool(same_file)
-    held = encode_text(in_text)[train_chars if same else 0:]
-    if held.size < prompt + response:
-        where = f"after the first {train_chars:,} (used to fit)" if same else "in all"
-        raise ValueError(f"`in_text` has {held.size} characters {where}; one pair needs {prompt + response}.")
-    ood_tok = encode_text(ood_text)
-    if ood_tok.size < response:
-        raise ValueError(f"`ood_text` has {ood_tok.size} characters; one response needs {response}.")
+    setup = ood_setup(train_text, in_text, ood_text, order=order, pairs=pairs, seed=seed, alpha=alpha,
+                      train_chars=train_chars, same_file=same_file, prompt=prompt, response=response)
+    chain, seqs, labels, k = setup.chain, setup.sequences, setup.labels, setup.chain.order
     laws = [law if isinstance(law, MaskLaw) else MaskLaw.named(law, response) for law in laws]
     names = [law.name for law in laws]
     if "time_free" not in names:
         laws, names = [MaskLaw.time_free(response)] + laws, ["time_free"] + names
     grid = np.array([g for g in N_GRID if g <= max_draws] + ([max_draws] if max_draws not in N_GRID else []))
-    timing["load_s"] = time.perf_counter() - t0
+    timing.update(setup.timing_s)
 
     t = time.perf_counter()
-    if alpha is None:
-        alpha, alpha_scores = choose_alpha(train_tok, k)
-    else:
-        alpha_scores = {}
-    chain = fit_markov_chain(train_tok, len(TEXT8_ALPHABET), k, float(alpha), alphabet=TEXT8_ALPHABET)
-    timing["fit_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    pair_ss, mc_ss, boot_ss = np.random.SeedSequence(seed).spawn(3)
-    seqs, labels, starts, ostarts = sample_pairs(held, ood_tok, pairs, np.random.default_rng(pair_ss), prompt, response)
     R = seqs.shape[0]
-    nll = transition_nll(chain, seqs, prompt)  # route 1: the product of transitions
+    mc_ss, boot_ss = setup.mc_stream, setup.boot_stream
+    nll = setup.nll  # route 1: the product of transitions
     visible = np.ones(seqs.shape, dtype=bool)
     nll_fwd = chain.log_subsequences(seqs[:, :prompt], visible[:, :prompt]) - chain.log_subsequences(seqs, visible)
     exact = auroc(nll, labels)
-    timing["pairs_and_exact_s"] = time.perf_counter() - t
+    timing["pairs_and_exact_s"] += time.perf_counter() - t
 
     # Tables: every mask of every response (of the first table_pairs pairs of each label).
     n_tab = pairs if table_pairs is None else min(pairs, validate_count(table_pairs, "table_pairs"))
@@ -407,10 +555,10 @@ def ood_detection(train_text: str, in_text: str, ood_text: str, *, order: int = 
         "prompt": prompt,
         "response": response,
         "seed": seed,
-        "alpha": float(alpha),
-        "alpha_validation_nll_per_char": {str(a): v for a, v in alpha_scores.items()},
-        "train_chars": int(train_tok.size),
-        "held_out_chars": int(held.size),
+        "alpha": setup.alpha,
+        "alpha_validation_nll_per_char": {str(a): v for a, v in setup.alpha_scores.items()},
+        "train_chars": setup.train_chars,
+        "held_out_chars": setup.held_out_chars,
         "exact_auroc": exact,
         "exact_auroc_bootstrap_sd": float(np.std(boot, ddof=1)),
         "exact_auroc_table_responses": exact_sub,
@@ -429,8 +577,8 @@ def ood_detection(train_text: str, in_text: str, ood_text: str, *, order: int = 
         },
         "timing_s": timing,
         "nll": {"in": nll[labels == 0].tolist(), "ood": nll[labels == 1].tolist()},
-        "prompt_starts": (starts + (train_chars if same else 0)).tolist(),
-        "ood_starts": ostarts.tolist(),
+        "prompt_starts": setup.prompt_starts.tolist(),
+        "ood_starts": setup.ood_starts.tolist(),
     }
 
 

@@ -1,5 +1,7 @@
 """``exactdiff train``: train a time-free masked denoiser on a toy with JAX (the ``train``
-extra), audit it exactly at checkpoints, and save it as ``.npz`` with its learning curve."""
+extra), audit it exactly at checkpoints, and save it as ``.npz`` with its learning curve.
+With ``--text`` instead of ``--toy``: a denoiser of responses given a prompt, trained on
+samples of the chain of ``exactdiff ood`` (:mod:`exactdiff.cli.train_text`)."""
 
 from __future__ import annotations
 
@@ -9,16 +11,22 @@ import os
 import sys
 
 from ..sequences import Distribution
-from ..train.laws import TRAINING_LAWS
+from ..train.laws import RECIPE, TRAINING_LAWS
+from ..train.text import TEXT_RECIPE
 from .common import TOY_HELP, validate_output_folder, int_at_least, load_toy, non_negative_float
+from .train_text import TEXT_ONLY, cmd_train_text
 
 TRAIN_EXAMPLE = """examples:
   exactdiff train --toy ../shared/data/sequence_eval.json --steps 60000 --seed 0 --out runs/dna
                                                    # the committed recipe: MLP 2x512, about 8 min on 2 cores
   exactdiff train --toy ../shared/data/sequence_eval.json --steps 2000 --width 128 --out /tmp/quick
+  exactdiff train --text ../shared/data/text8/text8_eval_data.txt --steps 60000 --seed 0 --out runs/text
+                                                   # Fig. c's network (11 min on 2 shared cores): prompt MLP
+                                                   # 2x256 on samples of the order-3 chain of exactdiff ood
 
 writes DIR/params.npz (load it with exactdiff.train.load_denoiser), DIR/history.json (the exact
-learning curve), DIR/loss.npy and DIR/loss_curve.png; needs pip install "exactdiff[train]".
+learning curve; with --text the validation gap), DIR/loss.npy and DIR/loss_curve.png; needs
+pip install "exactdiff[train]".
 """
 
 #: The columns printed for each checkpoint: (row key, header, width, format spec).
@@ -42,16 +50,33 @@ def _format_row(row):
     return "  ".join(cells)
 
 
-def cmd_train(args):
-    from ..train import learning_curve_figure, require_training_extra, train_denoiser
+#: Defaults of the options both paths take: (--toy, --text).
+SHARED_DEFAULTS = {key: (RECIPE[key], TEXT_RECIPE[key]) for key in ("width", "depth", "batch", "lr")}
 
+
+def cmd_train(args):
     validate_output_folder(args.out, "--out")
+    text = args.text is not None
+    for key, value in list(vars(args).items()):
+        if key in SHARED_DEFAULTS and value is None:
+            setattr(args, key, SHARED_DEFAULTS[key][text])
+        if key in TEXT_ONLY:
+            if value is not None and not text:
+                raise ValueError(f"--{key.replace('_', '-')} applies to --text only (got it with --toy).")
+            if value is None:
+                setattr(args, key, TEXT_ONLY[key])
     if args.checkpoints is not None and args.checkpoints > args.steps:
         raise ValueError(f"--checkpoints must be at most --steps={args.steps} (got {args.checkpoints}).")
     if args.warmup is not None and args.warmup >= args.steps:
         raise ValueError(f"--warmup must be less than --steps={args.steps} (got {args.warmup}).")
     if not args.lr > 0:
         raise ValueError(f"--lr must be > 0 (got {args.lr}).")
+    return (cmd_train_text if text else cmd_train_toy)(args)
+
+
+def cmd_train_toy(args):
+    from ..train import learning_curve_figure, require_training_extra, train_denoiser
+
     toy = load_toy(args.toy)
     if not isinstance(toy, Distribution):
         raise ValueError(f"--toy {args.toy!r} is a Markov chain; training and its exact audit need a table toy "
@@ -92,24 +117,44 @@ def cmd_train(args):
 
 
 def add_parser(sub):
-    t = sub.add_parser("train", help="train a neural denoiser on a toy (JAX, the train extra), audited exactly",
-                       epilog=TRAIN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("--toy", required=True, metavar="PATH", help=TOY_HELP + " (a table toy)")
+    t = sub.add_parser("train", help="train a neural denoiser on a toy or on text-chain samples (JAX, the train "
+                       "extra), audited exactly", epilog=TRAIN_EXAMPLE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = t.add_mutually_exclusive_group(required=True)
+    data.add_argument("--toy", metavar="PATH", help=TOY_HELP + " (a table toy)")
+    data.add_argument("--text", metavar="PATH",
+                      help="a text file (mapped to the text8 alphabet): train a denoiser of responses given a prompt "
+                           "on samples of the order-k chain fitted on its first --train-chars characters, the chain "
+                           "of exactdiff ood")
     t.add_argument("--steps", type=int_at_least(1), required=True, help="Adam steps")
     t.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the initialisation and every batch (default 0)")
     t.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
-    t.add_argument("--width", type=int_at_least(1), default=512, help="hidden units per layer (default 512)")
-    t.add_argument("--depth", type=int_at_least(1), default=2, help="hidden layers (default 2)")
-    t.add_argument("--batch", type=int_at_least(1), default=256, help="sequences per step (default 256)")
-    t.add_argument("--lr", type=non_negative_float, default=3e-3,
-                   help="peak learning rate; cosine decay to lr/100 (default 3e-3)")
+    d = SHARED_DEFAULTS
+    t.add_argument("--width", type=int_at_least(1), default=None,
+                   help=f"hidden units per layer (default {d['width'][0]}; {d['width'][1]} with --text)")
+    t.add_argument("--depth", type=int_at_least(1), default=None,
+                   help=f"hidden layers (default {d['depth'][0]}; {d['depth'][1]} with --text)")
+    t.add_argument("--batch", type=int_at_least(1), default=None,
+                   help=f"sequences per step (default {d['batch'][0]}; {d['batch'][1]} with --text)")
+    t.add_argument("--lr", type=non_negative_float, default=None,
+                   help=f"peak learning rate; cosine decay to lr/100 (default {d['lr'][0]:g}; {d['lr'][1]:g} with "
+                        f"--text)")
     t.add_argument("--warmup", type=int_at_least(0), default=None,
-                   help="linear warm-up steps (default min(200, steps/10))")
+                   help="linear warm-up steps (default min(200, steps/10); min(500, steps/10) with --text)")
     t.add_argument("--law", choices=TRAINING_LAWS, default="auto",
                    help="mask law of the λ-DCE objective (all unbiased; they differ in gradient variance): auto is "
                         "the recipe's size law tuned at L = 8, k-DCE at other lengths (default auto)")
     t.add_argument("--checkpoints", type=int_at_least(1), default=None,
-                   help="exact audits during training, evenly spaced (default min(12, steps))")
+                   help="exact audits (with --text: validations) during training, evenly spaced "
+                        "(default min(12, steps))")
+    t.add_argument("--order", type=int_at_least(1), default=None,
+                   help=f"with --text: the chain's order k (default {TEXT_ONLY['order']})")
+    t.add_argument("--train-chars", type=int_at_least(2), default=None,
+                   help=f"with --text: characters the chain is fitted on (default {TEXT_ONLY['train_chars']})")
+    t.add_argument("--prompt", type=int_at_least(1), default=None,
+                   help=f"with --text: prompt letters, always visible (default {TEXT_ONLY['prompt']})")
+    t.add_argument("--response", type=int_at_least(1), default=None,
+                   help=f"with --text: response letters, masked (default {TEXT_ONLY['response']})")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar (shown only on a terminal)")
     t.set_defaults(func=cmd_train)
     return t

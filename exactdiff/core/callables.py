@@ -21,7 +21,7 @@ import functools
 import importlib
 import types
 
-__all__ = ["UserCodeError", "import_callable", "call_user", "callable_name", "is_user_code"]
+__all__ = ["UserCodeError", "import_callable", "call_user", "callable_name", "model_name", "is_user_code"]
 
 #: The attribute :func:`import_callable` sets on a loaded callable (when it can) to
 #: remember its import path.
@@ -101,6 +101,15 @@ def callable_name(fn) -> str:
         return f"{getattr(fn, '__module__', '?')}:{qual}"
     cls = type(fn)
     return f"{cls.__module__}:{cls.__qualname__} instance"
+
+
+def model_name(fn) -> str:
+    """A name for reports: the user's callable by :func:`callable_name`, one of exactdiff's
+    own models by its ``repr`` (cut to one line of at most 80 characters)."""
+    if is_user_code(fn):
+        return callable_name(fn)
+    text = " ".join(repr(fn).split())
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _first_line(exc) -> str:

@@ -101,6 +101,9 @@ class TableDenoiser:
         self.N = table.shape[-1]
         self.L = L
 
+    def __repr__(self):
+        return f"TableDenoiser(N={self.N}, L={self.L})"
+
     def __call__(self, x):
         x = as_token_array(x, self.N + 1, "x")
         if x.shape[1] != self.L:
@@ -152,6 +155,10 @@ class OracleDenoiser:
         self.alphabet = getattr(p0, "alphabet", None)
         self._table = TableDenoiser(optimal_denoiser_table(table))
         self.table = self._table.table
+
+    def __repr__(self):
+        length = "any L" if self.L is None else f"L={self.L}"
+        return f"{type(self).__name__}(N={self.N}, {length})"
 
     def __call__(self, x):
         if self._table is None:
@@ -287,6 +294,9 @@ class CorruptedDenoiser:
         self.base, self.N = base, int(N)
         self.epsilon, self.temperature = float(epsilon), float(temperature)
         self.L = getattr(base, "L", None)
+
+    def __repr__(self):
+        return f"CorruptedDenoiser({self.base!r}, epsilon={self.epsilon:g}, temperature={self.temperature:g})"
 
     def __call__(self, x):
         x = np.asarray(x, dtype=np.int64)

@@ -24,6 +24,10 @@ the dtype it was trained in (float32), and ``__config__``, a JSON string with at
 numbers its tokens and the training record.
 The loader casts every parameter to float64, so the denoiser is evaluated in float64.
 
+A second architecture, ``"prompt_mlp"`` (:func:`prompt_mlp_logits`), is the denoiser of
+a response conditioned on an always-visible prompt (:mod:`exactdiff.train.text`): its
+configuration adds ``prompt`` (P, the number of leading positions that are never masked).
+
 This module imports NumPy only: a saved network is audited without JAX installed.
 """
 
@@ -45,6 +49,9 @@ __all__ = [
     "save_network",
     "mlp_logits",
     "mlp_shapes",
+    "prompt_mlp_logits",
+    "prompt_mlp_shapes",
+    "prompt_input_rows",
     "gelu",
 ]
 
@@ -86,10 +93,78 @@ def mlp_logits(params: dict, config: dict, x) -> np.ndarray:
     return (z @ params["out.w"] + params["out.b"]).reshape(B, L, N)
 
 
+def prompt_input_rows(N: int, L: int, prompt: int) -> np.ndarray:
+    """Row of the first-layer matrix of a ``"prompt_mlp"`` for each (position j, token v),
+    shape (L, N + 1), int64: j·N + v for a prompt position j < P (letters only; the mask
+    there is −1, invalid), then P·N + (j − P)(N + 1) + v for a response position (letters
+    and the mask v = N)."""
+    rows = np.full((L, N + 1), -1, dtype=np.int64)
+    rows[:prompt, :N] = np.arange(prompt)[:, None] * N + np.arange(N)
+    rows[prompt:] = prompt * N + np.arange(L - prompt)[:, None] * (N + 1) + np.arange(N + 1)
+    return rows
+
+
+def prompt_mlp_shapes(N: int, L: int, prompt: int, width: int, depth: int) -> dict:
+    """Parameter name → shape of the ``"prompt_mlp"`` (:func:`prompt_mlp_logits`): a first
+    layer of P·N + (L − P)(N + 1) rows (one per prompt letter and per response letter or
+    mask), ``depth`` − 1 further hidden layers of ``width`` units, output (L − P)·N."""
+    if not 0 < prompt < L:
+        raise ValueError(f"`prompt` must be between 1 and L − 1 = {L - 1} (got {prompt}).")
+    dims = [prompt * N + (L - prompt) * (N + 1)] + [width] * depth
+    shapes = {}
+    for k in range(depth):
+        shapes[f"layers[{k}].w"] = (dims[k], dims[k + 1])
+        shapes[f"layers[{k}].b"] = (dims[k + 1],)
+    shapes["out.w"] = (width, (L - prompt) * N)
+    shapes["out.b"] = ((L - prompt) * N,)
+    return shapes
+
+
+def relu(z):
+    """max(z, 0), elementwise."""
+    return np.maximum(z, 0.0)
+
+
+def prompt_mlp_logits(params: dict, config: dict, x) -> np.ndarray:
+    """Logits of the ``"prompt_mlp"`` for integer inputs ``x`` of shape (B, L), shape
+    (B, L, N); the P prompt positions must hold letters (never the mask id N).
+
+    .. math::
+
+        z_1 = \\mathrm{relu}\\Big(b_1 + \\sum_{j=1}^{L} W_1[r(j, x^j)]\\Big), \\qquad
+        z_k = \\mathrm{relu}(z_{k-1} W_k + b_k) \\quad (k = 2..\\text{depth}),
+
+        \\text{logits}^{P+1..L} = z_{\\text{depth}} W_{\\text{out}} + b_{\\text{out}}
+        \\text{ reshaped to } (L - P, N),
+
+    with r(j, v) the row of :func:`prompt_input_rows` — the first layer is the one-hot MLP
+    written as a sum of embeddings, so the prompt's share is the same for every mask of the
+    response. The logits of the prompt positions are 0 (they are visible, so the denoiser
+    carries their letters over and never uses them)."""
+    B, L = x.shape
+    N, P = int(config["N"]), int(config["prompt"])
+    if np.any(x[:, :P] >= N):
+        raise ValueError(f"the first `prompt`={P} positions of `x` must be letters: a prompt_mlp never sees a "
+                         f"masked prompt (got the mask id {N} there).")
+    rows = prompt_input_rows(N, L, P)[np.arange(L), x]  # (B, L)
+    w0 = params["layers[0].w"]
+    z = params["layers[0].b"] + w0[rows[:, 0]]
+    for j in range(1, L):
+        z = z + w0[rows[:, j]]
+    z = relu(z)
+    for k in range(1, int(config["depth"])):
+        z = relu(z @ params[f"layers[{k}].w"] + params[f"layers[{k}].b"])
+    logits = np.zeros((B, L, N), dtype=z.dtype)
+    logits[:, P:] = (z @ params["out.w"] + params["out.b"]).reshape(B, L - P, N)
+    return logits
+
+
 #: Architecture name → (forward pass (params, config, x) → logits, parameter shapes
 #: from the config).
 ARCHITECTURES = {
     "mlp": (mlp_logits, lambda cfg: mlp_shapes(int(cfg["N"]), int(cfg["L"]), int(cfg["width"]), int(cfg["depth"]))),
+    "prompt_mlp": (prompt_mlp_logits, lambda cfg: prompt_mlp_shapes(int(cfg["N"]), int(cfg["L"]), int(cfg["prompt"]),
+                                                                    int(cfg["width"]), int(cfg["depth"]))),
 }
 
 
@@ -103,6 +178,7 @@ def _validate_network(params: dict, config: dict, where: str):
         shapes = ARCHITECTURES[arch][1](config)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{where}: the configuration of a {arch!r} network needs integer N, L, width and depth "
+                         f"(and prompt, for a prompt_mlp) "
                          f"(got {config!r}; {exc!r}).") from None
     if set(params) != set(shapes):
         raise ValueError(f"{where}: expected the parameters {sorted(shapes)} (got {sorted(params)}).")
