@@ -39,16 +39,22 @@ extensions = [
     "sphinx.ext.mathjax",
     "numpydoc",
     "sphinx_copybutton",
+    # docs/_ext/apigen.py, as an extension: references to any public path of an object
+    # resolve to its page; a bar in a docstring is a bar (|U|, not a substitution); inline
+    # code naming an API object (`ed.estimate_nll`) links to it; the guide index drops the
+    # entries of guides other branches have not merged yet (apigen.PENDING_GUIDES).
     "apigen",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
-exclude_patterns = ["_build", "_ext", "**.ipynb_checkpoints", "README.md"]
+exclude_patterns = ["_build", "_ext", "**.ipynb_checkpoints"]
 root_doc = "index"
 
 # MyST: $…$ and $$…$$ math, ::: fences, definition lists, headings as link targets.
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "substitution"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
+# The notebooks write $$…$$ inside paragraphs, as Jupyter allows.
+myst_dmath_double_inline = True
 
 # The notebooks are committed with their outputs and rendered as they are, never re-run
 # (the test suite executes them).

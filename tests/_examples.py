@@ -2,9 +2,11 @@
 ``docs/``. Used by ``test_readme.py`` and ``test_docs.py``, so that both are held to the
 same rules.
 
-- A ``console`` block: every ``$ `` line is a command, run from the repository root with
-  bash; it must exit 0 and print every line shown under it (``--out DIR`` is redirected
-  into a scratch folder).
+- A ``console`` block: every ``$ exactdiff …`` line is a command, run from the repository
+  root with bash; it must exit 0 and print every line shown under it (``--out DIR`` is
+  redirected into a scratch folder). Commands that take more than a few seconds
+  (:data:`SLOW`) run with ``-m slow``; other ``$`` lines (a benchmark script of half an
+  hour) are shown, not run.
 - ``python`` and ``pycon`` blocks of one page run in order in one namespace, like the
   cells of a notebook, from the repository root. A ``pycon`` block is a doctest: each
   ``>>>`` statement must print what is shown (``...`` matches anything, whitespace is
@@ -32,8 +34,8 @@ HAVE_DATA = os.path.isdir(SHARED)
 #: Commands that take more than a few seconds: their tests are marked ``slow``.
 SLOW = ("exactdiff verify --toy", "exactdiff figures", "exactdiff ood", "exactdiff train")
 
-_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$",
-                    flags=re.S | re.M)
+_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^\n`]*)\n"
+                    r"(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$", flags=re.S | re.M)
 
 
 @dataclass(frozen=True)

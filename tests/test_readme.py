@@ -1,41 +1,24 @@
-"""Every example runs when pasted: the README's console examples and the ``--help``
-epilogues, with the paper's data at ``../shared/data`` beside the project."""
+"""Every example runs when pasted: the README's console and Python examples and the
+``--help`` epilogues, with the paper's data at ``../shared/data`` beside the project. The
+README's examples run through the machinery that runs the documentation's
+(``tests/_examples.py``)."""
 
 import os
-import re
 import shlex
-import subprocess
-import sys
 
 import pytest
+from _examples import ROOT, SHARED, SLOW, console_examples, needs_data, python_blocks, run_console, run_python_page
 
 from exactdiff.cli import build_parser
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-SHARED = os.path.join(ROOT, "..", "shared", "data")
-needs_data = pytest.mark.skipif(not os.path.isdir(SHARED), reason="needs ../shared/data beside the project")
+needs_shared = pytest.mark.skipif(not os.path.isdir(SHARED), reason="needs ../shared/data beside the project")
+README = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
 
-#: Commands that take more than a few seconds: run with ``-m slow``.
-SLOW = ("exactdiff verify --toy", "exactdiff figures", "exactdiff ood", "exactdiff train")
-
-
-def console_examples(text):
-    """(command, expected output lines) for every ``$ `` line of the console blocks."""
-    examples = []
-    for block in re.findall(r"```console\n(.*?)```", text, flags=re.S):
-        for line in block.splitlines():
-            if line.startswith("$ "):
-                examples.append((line[2:], []))
-            elif examples and line.strip():
-                examples[-1][1].append(line.rstrip())
-    return examples
-
-
-EXAMPLES = console_examples(open(os.path.join(ROOT, "README.md"), encoding="utf-8").read())
+EXAMPLES = console_examples(README)
 
 
 def _param(command, expected):
-    marks = [needs_data] if "../shared" in command else []
+    marks = [needs_shared] if "../shared" in command else []
     if command.startswith(SLOW):
         marks.append(pytest.mark.slow)
     return pytest.param(command, expected, marks=marks, id=command.split("#")[0].strip()[:60])
@@ -48,13 +31,21 @@ def test_the_readme_has_console_examples():
 @pytest.mark.parametrize("command, expected", [_param(c, e) for c, e in EXAMPLES])
 def test_readme_console_example(command, expected, tmp_path):
     """The command exits 0 (from the repository root) and prints every line shown."""
-    command = re.sub(r"--out \S+", f"--out {tmp_path}", command)  # write into a scratch folder
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    done = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    printed = [line.rstrip() for line in done.stdout.splitlines()]
-    missing = [line for line in expected if line not in printed]
-    assert not missing, f"not printed: {missing}\nprinted:\n{done.stdout}"
+    run_console(command, expected, tmp_path)
+
+
+def test_readme_python_examples():
+    """The README's Python examples run in order and print what they show."""
+    blocks = python_blocks(README)
+    assert blocks, "the README shows no Python example"
+    if needs_data("".join(b.code for b in blocks)) and not os.path.isdir(SHARED):
+        pytest.skip("needs ../shared/data beside the project")
+    run_python_page(blocks, "README.md")
+
+
+def test_the_readme_is_short():
+    """The README is a door (issue 23): at most 200 lines; the rest lives in docs/."""
+    assert README.count("\n") <= 200
 
 
 def _epilog_examples():
@@ -76,7 +67,7 @@ def test_every_epilog_has_examples():
     assert {c.split()[1] for c in EPILOG} >= {"verify", "nll", "figures"}
 
 
-@needs_data
+@needs_shared
 @pytest.mark.parametrize("command", EPILOG)
 def test_epilog_example_parses_and_its_files_exist(command):
     """Every ``--help`` example is valid for the parser, and the files it names exist
@@ -88,7 +79,7 @@ def test_epilog_example_parses_and_its_files_exist(command):
             assert os.path.exists(os.path.join(ROOT, value)), value
 
 
-@needs_data
+@needs_shared
 @pytest.mark.parametrize("command", [c for c in EPILOG if c.startswith("exactdiff nll")])
 def test_nll_epilog_example_runs(command, monkeypatch, capsys):
     """The ``nll --help`` examples run and print finite NLLs for the sequences they name."""

@@ -14,6 +14,7 @@ The output is generated (git-ignored): edit this script, never the pages.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import os
@@ -69,8 +70,7 @@ BLURBS = {
 #: its toctrees in their final place; until a page is merged, its entry is dropped when the
 #: index is read (:func:`_drop_pending_guides`), so the build stays free of warnings. Empty
 #: this once they are all in ``docs/guide/``.
-PENDING_GUIDES = ("score_models", "dse_estimators", "audit_reports", "auditing_code", "verify_range",
-                  "trained_text_network")
+PENDING_GUIDES = ("score_models", "dse_estimators", "auditing_code", "verify_range")
 
 #: Data values shown in full when their repr is at most this long.
 SHORT_REPR = 80
@@ -149,20 +149,46 @@ def _title(text: str, char: str = "=") -> str:
     return f"{text}\n{char * len(text)}\n"
 
 
-def _data_comment(name: str, obj) -> str:
-    """The ``#:`` comment above the assignment that defines ``obj`` in some module of
-    the package (autodoc would look only in the namespace that re-exports it)."""
-    from sphinx.pycode import ModuleAnalyzer
+def _attr_comments(module) -> dict[str, str]:
+    """``{name: text}`` of the ``#:`` comments (the lines just above a module-level
+    assignment, or after it on the same line) of a module, as Sphinx reads them."""
+    try:
+        source = inspect.getsource(module)
+    except (OSError, TypeError):  # a module without source (never the case in a checkout)
+        return {}
+    lines = source.splitlines()
+    comments = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        else:
+            continue
+        names = [t.id for t in targets if isinstance(t, ast.Name)]
+        names += [e.id for t in targets if isinstance(t, ast.Tuple) for e in t.elts if isinstance(e, ast.Name)]
+        if not names:
+            continue
+        above, k = [], node.lineno - 2
+        while k >= 0 and lines[k].lstrip().startswith("#:"):
+            above.insert(0, lines[k].lstrip()[2:].strip())
+            k -= 1
+        trailing = lines[node.lineno - 1].partition("#:")[2].strip()
+        text = "\n".join(above) or trailing
+        for name in names:
+            if text:
+                comments[name] = text
+    return comments
 
+
+def _data_comment(name: str, obj) -> str:
+    """The ``#:`` comment on the assignment that defines ``obj`` in some module of the
+    package (autodoc would look only in the namespace that re-exports it)."""
     for modname, module in sorted(sys.modules.items()):
-        if not modname.startswith("exactdiff") or getattr(module, name, None) is not obj:
-            continue
-        try:
-            docs = ModuleAnalyzer.for_module(modname).find_attr_docs()
-        except Exception:  # a module without source (never the case in a checkout)
-            continue
-        if ("", name) in docs:
-            return "\n".join(docs[("", name)]).strip()
+        if modname.startswith("exactdiff") and getattr(module, name, None) is obj:
+            text = _attr_comments(module).get(name)
+            if text:
+                return text
     return ""
 
 
@@ -180,8 +206,25 @@ def _object_page(entry: Entry) -> str:
         text += f"   :value: {value}\n"
     else:
         text += f"   :type: {type(obj).__name__}\n"
-    comment = "\n".join(escape_bars(_data_comment(name, obj).splitlines())) or f"A {type(obj).__name__}."
+    comment = "\n".join(escape_bars(_data_comment(name, obj).splitlines()))
+    comment = comment or f"A {type(obj).__name__}; see :doc:`the namespace <../{module}>`."
     return text + "\n" + "".join(f"   {line}\n" if line else "\n" for line in comment.splitlines())
+
+
+def _first_sentence(text: str) -> str:
+    text = " ".join(text.split())
+    end = re.search(r"\.(\s|$)", text)
+    return text[: end.start() + 1] if end else text
+
+
+def _constants(entries: list[Entry]) -> str:
+    """A list of data entries with the first sentence of their ``#:`` comment (autosummary
+    would show the docstring of their type, "Built-in immutable sequence.")."""
+    lines = []
+    for e in entries:
+        comment = _first_sentence(" ".join(escape_bars(_data_comment(e.name, load(e.canonical)).splitlines())))
+        lines.append(f"- :data:`~{e.canonical}`" + (f" — {comment}" if comment else "") + "\n")
+    return "".join(lines) + "\n"
 
 
 def _namespace_page(namespace: str, entries: list[Entry]) -> str:
@@ -189,12 +232,21 @@ def _namespace_page(namespace: str, entries: list[Entry]) -> str:
     shared = [e for e in entries if e.kind != "module" and e not in own]
     subs = [e for e in entries if e.kind == "module"]
     text = _title(namespace) + f"\n.. automodule:: {namespace}\n   :no-members:\n\n.. currentmodule:: {namespace}\n\n"
-    if own:
+    code = [e for e in own if e.kind != "data"]
+    data = [e for e in own if e.kind == "data"]
+    if code:
         text += ".. autosummary::\n   :toctree: generated/\n   :nosignatures:\n\n"
-        text += "".join(f"   {e.name}\n" for e in own) + "\n"
+        text += "".join(f"   {e.name}\n" for e in code) + "\n"
+    if data:
+        text += _title("Constants", "-") + "\n" + _constants(data)
+        text += ".. toctree::\n   :hidden:\n\n" + "".join(f"   generated/{e.canonical}\n" for e in data) + "\n"
     if shared:
         text += _title("Documented elsewhere", "-") + "\nThe same objects, listed here too:\n\n"
-        text += ".. autosummary::\n   :nosignatures:\n\n" + "".join(f"   ~{e.canonical}\n" for e in shared) + "\n"
+        shared_code = [e for e in shared if e.kind != "data"]
+        if shared_code:
+            text += ".. autosummary::\n   :nosignatures:\n\n"
+            text += "".join(f"   ~{e.canonical}\n" for e in shared_code) + "\n"
+        text += _constants([e for e in shared if e.kind == "data"])
     if subs:
         text += _title("Namespaces", "-") + "\n"
         text += "".join(f"- :doc:`{e.canonical}` — {BLURBS[e.canonical]}\n" for e in subs) + "\n"
@@ -355,6 +407,67 @@ def _escape_docstring(app, what, name, obj, options, lines):
     lines[:] = escape_bars(lines)
 
 
+# -- Sphinx extension: code in the pages links to the reference ---------------------------
+
+# The pages write API names as inline code (`ed.estimate_nll`, `MaskLaw.time_free(n)`,
+# `check_kernels`), which reads well on a code host; in the built site such code links to
+# the object's entry in the reference. Functions link when written with their namespace
+# (`ed.mdse`, `exactdiff.train.exact_limits`); a bare name only when it names one public
+# object and is a class or constant (`MaskLaw.time_free`, `LAW_NAMES`) or a check
+# (`check_kernels`), so that a figure called `pointwise_kl` stays a figure.
+_BARE: dict[str, str] = {}
+
+
+def _api_target(text: str, objects) -> str | None:
+    """The documented full name that the inline code ``text`` names, or None."""
+    if not _ALIASES:
+        _ALIASES.update(_aliases())
+    if not _BARE:
+        names: dict[str, set] = {}
+        for entry in api_entries():
+            if entry.kind != "module":
+                names.setdefault(entry.name, set()).add(entry.canonical)
+        linkable = {n: c for n, c in names.items() if n[:1].isupper() or n.startswith("check_")}
+        _BARE.update({n: c.pop() for n, c in linkable.items() if len(c) == 1})
+    name = text.strip().split("(")[0]
+    if not re.fullmatch(r"[A-Za-z_][\w.]*", name):
+        return None
+    if name.startswith("ed."):
+        name = "exactdiff." + name[3:]
+    head, _, rest = name.partition(".")
+    candidates = [name]
+    if head in _BARE:
+        candidates.append(_BARE[head] + (f".{rest}" if rest else ""))
+    for candidate in candidates:
+        prefix, tail = candidate, ""
+        while prefix:
+            full = _ALIASES.get(prefix, prefix) + tail
+            if full in objects:
+                return full
+            prefix, _, last = prefix.rpartition(".")
+            tail = f".{last}{tail}"
+    return None
+
+
+def _link_inline_code(app, doctree, docname):
+    from docutils import nodes
+
+    if app.builder.format != "html" or docname.startswith("api/"):
+        return
+    objects = app.env.domains["py"].objects
+    for node in list(doctree.findall(nodes.literal)):
+        if isinstance(node.parent, (nodes.reference, nodes.literal_block)) or "xref" in node.get("classes", []):
+            continue
+        full = _api_target(node.astext(), objects)
+        if full is None or objects[full].docname == docname:
+            continue
+        entry = objects[full]
+        uri = app.builder.get_relative_uri(docname, entry.docname) + "#" + entry.node_id
+        reference = nodes.reference("", "", internal=True, refuri=uri, reftitle=full)
+        node.replace_self(reference)
+        reference.append(node)
+
+
 def _drop_pending_guides(app, docname, source):
     """Drop the toctree entries of ``guide/index`` that name a pending guide not yet written."""
     if docname != "guide/index":
@@ -367,5 +480,6 @@ def _drop_pending_guides(app, docname, source):
 def setup(app):
     app.connect("source-read", _drop_pending_guides)
     app.connect("missing-reference", _resolve_alias)
+    app.connect("doctree-resolved", _link_inline_code)
     app.connect("autodoc-process-docstring", _escape_docstring, priority=900)  # after numpydoc
     return {"parallel_read_safe": True, "parallel_write_safe": True}
