@@ -333,15 +333,25 @@ def copy_notebooks(src_dir: str, out_dir: str) -> list[str]:
 
 
 def _aliases() -> dict[str, str]:
-    """Every public dotted path, and the defining module's path, of each documented
-    object, mapped to the name it is documented under."""
-    aliases = {}
+    """Every public dotted path, the defining module's path and, where it names one object,
+    the bare name of each documented object, mapped to the name it is documented under."""
+    aliases, bare = {}, {}
     for entry in api_entries():
+        if entry.kind == "module":
+            continue
         aliases[f"{entry.namespace}.{entry.name}"] = entry.canonical
+        bare.setdefault(entry.name, set()).add(entry.canonical)
         obj = load(entry.canonical)
         qualname = getattr(obj, "__qualname__", None)
         if entry.kind in ("class", "function") and getattr(obj, "__module__", None) and qualname:
             aliases.setdefault(f"{obj.__module__}.{qualname}", entry.canonical)
+        elif entry.kind == "data":
+            for modname, module in list(sys.modules.items()):
+                if modname.startswith("exactdiff") and getattr(module, entry.name, None) is obj:
+                    aliases.setdefault(f"{modname}.{entry.name}", entry.canonical)
+    for name, canonicals in bare.items():
+        if len(canonicals) == 1:
+            aliases.setdefault(name, canonicals.pop())
     return aliases
 
 
@@ -350,16 +360,28 @@ _ALIASES: dict[str, str] = {}
 
 def _resolve_alias(app, env, node, contnode):
     """A reference to ``exactdiff.masked.estimate_nll`` (or to the defining module's
-    ``exactdiff.masked.estimators.estimate_nll``) resolves to ``exactdiff.estimate_nll``,
-    where it is documented; a method or attribute path resolves through its class."""
+    ``exactdiff.masked.estimators.estimate_nll``, or to a bare ``estimate_nll`` that names
+    one public object) resolves to ``exactdiff.estimate_nll``, where it is documented; a
+    method or attribute path resolves through its class. A module that has no page of its
+    own (``exactdiff.score.laws``) resolves to its namespace's page."""
     if node.get("refdomain") != "py":
         return None
     if not _ALIASES:
         _ALIASES.update(_aliases())
+    domain = env.domains["py"]
     target = node.get("reftarget", "")
+    if node.get("reftype") == "mod":
+        module = target.rpartition(".")[0]
+        while module and module not in domain.modules:
+            module = module.rpartition(".")[0]
+        if not module:
+            return None
+        new_node = node.deepcopy()
+        new_node["reftarget"] = module
+        return domain.resolve_xref(env, node["refdoc"], app.builder, "mod", module, new_node, contnode)
     candidates = [target]
     if node.get("py:module") and not target.startswith("exactdiff"):
-        candidates.append(f"{node['py:module']}.{target}")
+        candidates.insert(0, f"{node['py:module']}.{target}")
     for candidate in candidates:
         head, tail = candidate, ""
         while head:
@@ -367,7 +389,7 @@ def _resolve_alias(app, env, node, contnode):
                 new = _ALIASES[head] + tail
                 new_node = node.deepcopy()
                 new_node["reftarget"] = new
-                return env.domains["py"].resolve_xref(env, node["refdoc"], app.builder, "obj", new, new_node, contnode)
+                return domain.resolve_xref(env, node["refdoc"], app.builder, "obj", new, new_node, contnode)
             head, _, last = head.rpartition(".")
             tail = f".{last}{tail}"
     return None
