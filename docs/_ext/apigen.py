@@ -499,8 +499,15 @@ def _drop_pending_guides(app, docname, source):
     source[0] = "\n".join(line for line in source[0].split("\n") if line.strip() not in missing)
 
 
+def _reread_guide_index(app, env, added, changed, removed):
+    """Reread the guide index on every build, so that a pending guide that has just
+    arrived gets its toctree entry back in an incremental build too."""
+    return ["guide/index"] if PENDING_GUIDES else []
+
+
 def setup(app):
     app.connect("source-read", _drop_pending_guides)
+    app.connect("env-get-outdated", _reread_guide_index)
     app.connect("missing-reference", _resolve_alias)
     app.connect("doctree-resolved", _link_inline_code)
     app.connect("autodoc-process-docstring", _escape_docstring, priority=900)  # after numpydoc
