@@ -10,17 +10,19 @@ below; specialist names live in the subpackages (``ed.checks``, ``ed.symbolic``,
 
 Conventions, followed by every function:
 
-- **Arguments**: first the law or model a quantity is computed from (``p0``, a
-  denoiser, a score), then the forward ``process``, then time, then the sequences it is
-  evaluated at, then the rest; options are keyword-only.
+- **Arguments**: a function that takes the law ``p0`` takes it first (``audit_denoiser(p0,
+  denoiser)``, ``exact_limits(p0, denoiser)``); otherwise first the model a quantity is
+  computed from (a denoiser, a score model), then the forward ``process``, then time,
+  then the sequences it is evaluated at, then the rest; options are keyword-only.
 - **Time**: ``t`` is diffusion time, ``lam`` the masking level λ = 1 − e^{−σ̄(t)};
-  ``T`` and ``Lambda`` are the ends of integrals. λ ↔ t is converted in one place
+  ``T`` and ``Lambda`` are the ends of integrals. λ ↔ σ̄ is converted in one place
   (:mod:`exactdiff.process.masking`).
-- **Keywords** mean the same everywhere: ``engine`` (``"dense"``, ``"factorized"``,
-  ``"auto"``) picks how the forward process is computed, ``route`` picks between two
-  exact formulas of the same quantity, ``quadrature`` a quadrature rule, ``method`` an
-  estimator's sampling law, ``pointwise`` returns values per x0, ``at`` restricts them to
-  some x0, ``rng`` is a ``numpy.random.Generator`` or a seed.
+- **Keywords** mean the same everywhere: ``law`` is an estimator's sampling law (a name,
+  a ``MaskLaw`` or ``TimeIntegralLaw`` for denoisers, a law of σ̄ for score models),
+  ``engine`` (``"dense"``, ``"factorized"``, ``"auto"``) picks how the forward process is
+  computed, ``route`` picks between two exact formulas of the same quantity,
+  ``quadrature`` a quadrature rule, ``pointwise`` returns values per x0 (default False),
+  ``at`` restricts them to some x0, ``rng`` is a ``numpy.random.Generator`` or a seed.
 - **Checks** return a list of :class:`~exactdiff.checks.CheckResult`.
 - **Undefined cases**: conditioning on a context of probability 0 raises a
   ``ValueError`` that names the context; a position both conditioned on and asked for
