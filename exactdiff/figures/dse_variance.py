@@ -10,8 +10,9 @@ the masked ones. The setup — processes, laws and models — is fixed here so t
 figure, ``benchmarks/dse_study.py`` and docs/guide/dse_estimators.md share it.
 
 **The models.** Besides the oracle s* (:class:`~exactdiff.OracleScore`), five imperfect
-models whose error does not vanish as σ̄ → 0 (each gives κ(x0) > 0 for every x0: the
-ratios at the states one jump from x0 are off by a factor that stays away from 1):
+models; the first four have an error that does not vanish as σ̄ → 0 (κ(x0) > 0 for every
+x0: the ratios at the states one jump from x0 are off by a factor that stays away from
+1), the fitted one only next to other support points:
 
 - ``imperfect``: tempered and mixed, ``CorruptedScore(s*, 0.1, 1.5)`` (uniform) or the
   Lemma 3.3 score of ``CorruptedDenoiser(oracle, 0.1, 1.5)`` (absorbing) — the study's
@@ -23,8 +24,9 @@ ratios at the states one jump from x0 are off by a factor that stays away from 1
   the uniform process: h → L(N−1)/N·φ(1.2), φ(u) = u − 1 − log u;
 - ``misclocked``: s* read at the noise level σ̄/2 (:class:`MisclockedScore`), a network
   conditioned on the wrong noise; it decays like e^{−σ̄/2} instead of e^{−σ̄};
-- ``fitted``: the oracle of the smoothed empirical law of 1,024 draws from p0 (the
-  score of :class:`~exactdiff.EmpiricalDenoiser`; Lemma 3.3 under the absorbing process).
+- ``fitted``: the oracle of the empirical law of 1,024 draws from p0 with one pseudo-count
+  on each support point (:func:`fitted_table`): the right support, wrong weights (the
+  score of its oracle denoiser under the absorbing process, Lemma 3.3).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import os
 
 import numpy as np
 
-from ..masked import CorruptedDenoiser, EmpiricalDenoiser, OracleDenoiser, estimator_moments
+from ..masked import CorruptedDenoiser, OracleDenoiser, estimator_moments
 from ..process import Geometric, LogLinear, absorbing, uniform
 from ..score import CorruptedScore, DenoiserScore, OracleScore, dse_moments_table, evaluate_score_model
 from ..score.laws import PowerLaw
@@ -51,6 +53,7 @@ __all__ = [
     "MisclockedScore",
     "study_laws",
     "study_models",
+    "fitted_table",
     "dse_variance_panel",
     "masked_variance_panel",
     "dse_estimator_variance_figure",
@@ -156,14 +159,28 @@ class MisclockedScore:
         return evaluate_score_model(self.base, self.process, self.c * np.asarray(sigma_bar, dtype=np.float64), x)
 
 
+def fitted_table(p0) -> np.ndarray:
+    """The table of the ``fitted`` model: the empirical law of 1,024 seeded draws from p0
+    with one pseudo-count on each support point of p0,
+    p̂(x) = (n(x) + 1)/(1024 + K) on supp p0 (K points), 0 elsewhere — a law with the
+    support of p0 and wrong weights on it, whose oracle score draws fast (K support points
+    per Monte Carlo call, where a full-support table would need N^L)."""
+    table = np.asarray(p0.table, dtype=np.float64)
+    draws = Distribution(table).sample(FIT_SAMPLES, np.random.default_rng(FIT_SEED))
+    counts = np.zeros(table.shape)
+    np.add.at(counts, tuple(draws.T), 1.0)
+    counts[table > 0] += 1.0
+    return counts / counts.sum()
+
+
 def study_models(p0, process, names=STUDY_MODELS) -> dict:
     """{name: score model} for the study's models (module docstring) on p0 and ``process``.
 
     Under the absorbing process ``imperfect`` is the Lemma 3.3 score of
     ``CorruptedDenoiser(OracleDenoiser(p0), 0.1, 1.5)``, the denoiser the masked estimators
     use, so that the two families estimate the same model (Theorem 3.4); ``fitted`` is the
-    oracle score of the smoothed empirical table of 1,024 seeded draws, which is the Lemma
-    3.3 score of :class:`~exactdiff.EmpiricalDenoiser` under the absorbing process.
+    oracle score of :func:`fitted_table` (1,024 seeded draws), which is the Lemma
+    3.3 score of the oracle denoiser of that table under the absorbing process.
     """
     unknown = set(names) - set(STUDY_MODELS)
     if unknown:
@@ -176,8 +193,7 @@ def study_models(p0, process, names=STUDY_MODELS) -> dict:
         "perturbed": lambda: PerturbedScore(oracle, process),
         "biased": lambda: BiasedScore(oracle, process),
         "misclocked": lambda: MisclockedScore(oracle, process),
-        "fitted": lambda: OracleScore(EmpiricalDenoiser(Distribution(np.asarray(p0.table)).sample(
-            FIT_SAMPLES, np.random.default_rng(FIT_SEED)), p0.N).p_hat, process),
+        "fitted": lambda: OracleScore(fitted_table(p0), process),
     }
     return {name: make[name]() for name in names}
 
@@ -360,8 +376,9 @@ def dse_estimator_variance_figure(path="figures/dse_estimator_variance.png", *, 
         ``path``, ``toy`` and ``panels`` (the plotted numbers).
 
     Cost on the paper toy: twelve quadrature passes (six models, two processes) of
-    200–400 nodes over 65,536 (uniform) and 22,078 (absorbing) states for 128 sequences,
-    and the masked estimators: about 15 minutes on two loaded cores
+    165–270 nodes over 65,536 (uniform) and 22,078 (absorbing) states for 128 sequences,
+    and the masked estimators: measured 129–265 s per uniform pass and 44–53 s per
+    absorbing one at load average 7–10, about 25 minutes in all on two loaded cores
     (``benchmarks/dse_study.py`` computes them in parts and draws from its results).
     """
     plt = _pyplot()
